@@ -1,0 +1,1 @@
+"""Typed data shared by workflows, activities, persistence and the CLI."""

@@ -1,0 +1,72 @@
+"""Requests and results of the activities the workflows call, by name.
+
+Workflows call activities by their registered name with these types, so the
+workflow sandbox never imports the activity code (and its I/O libraries).
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.onboarding import ProductManifest, PublisherProfile
+from models.records import AuditEvent
+from models.scan import ScanSummary
+
+VALIDATE_SUBMISSION = "validate_submission"
+RECORD_SUBMISSION = "record_submission"
+SCAN_IMAGE = "scan_image"
+PUBLISH_LISTING = "publish_listing"
+RECORD_AUDIT = "record_audit"
+SEND_NOTICE = "send_notice"
+
+
+@dataclass
+class ValidationRequest:
+    submission_id: str
+    profile: PublisherProfile
+    manifest: ProductManifest
+
+
+@dataclass
+class ValidationResult:
+    problems: list[dict[str, str]] = field(default_factory=list)  # {"field", "message"}
+
+
+@dataclass
+class SubmissionSnapshot:
+    """The database mirror of a submission, written on every state change."""
+
+    submission_id: str
+    product: str
+    publisher_id: str
+    state: str
+    revision: int
+    submitted_by: str
+    manifest: ProductManifest
+
+
+@dataclass
+class PublishRequest:
+    submission_id: str
+    publisher_id: str
+    revision: int
+    manifest: ProductManifest
+    scans: list[ScanSummary]
+
+
+@dataclass
+class PublishResult:
+    created: bool  # False: an existing listing was updated
+
+
+@dataclass
+class AuditRequest:
+    event: AuditEvent
+
+
+@dataclass
+class NoticeRequest:
+    key: str  # event key; with the recipient it names the notice exactly once
+    recipient: str
+    template: str
+    context: dict[str, Any]
+    subject_id: str = ""  # the submission or listing the notice is about, for logs

@@ -1,0 +1,1 @@
+"""Notices to publishers: the catalog, templates, rendering, SMTP sending and the local sink."""

@@ -1,0 +1,1 @@
+"""Publisher onboarding: loading and validating profiles and manifests (spec step 1)."""

@@ -1,0 +1,100 @@
+"""Runtime settings: ``STOREMOD_*`` environment variables over an optional settings file.
+
+The settings file (TOML) is named by ``STOREMOD_SETTINGS_FILE``; environment
+variables win over it. Defaults describe the embedded mode (``storemod dev``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_DATA_DIR = Path(".storemod")
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; see README "Production settings"."""
+
+    model_config = SettingsConfigDict(env_prefix="STOREMOD_", extra="forbid")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    task_queue: str = "storemod"
+
+    # Database: "sqlite+aiosqlite:///PATH" or "postgresql+asyncpg://USER@HOST/DB"
+    database_url: str | None = None
+
+    # SMTP relay
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 30.0
+    mail_from: str = "Store Moderation <moderation@store.localhost>"
+
+    # Moderation clock
+    abandon_after: timedelta = Field(default=timedelta(days=30))
+    abandon_warning_before: timedelta = Field(default=timedelta(days=7))
+
+    log_format: str = "auto"  # auto | json | console
+
+    @field_validator("abandon_after", "abandon_warning_before")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value not in {"auto", "json", "console"}:
+            raise ValueError("must be one of auto, json, console")
+        return value
+
+    @model_validator(mode="after")
+    def _warning_before_abandon(self) -> Settings:
+        if self.abandon_warning_before >= self.abandon_after:
+            raise ValueError("abandon_warning_before must be shorter than abandon_after")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        """The database URL, defaulting to an SQLite file in the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'storemod.db').resolve()}"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        settings_file = os.environ.get("STOREMOD_SETTINGS_FILE")
+        if settings_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file)))
+        return tuple(sources)

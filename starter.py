@@ -1,0 +1,742 @@
+"""The ``storemod`` command line: publishers, moderators and operators.
+
+Every mistake a user can make ends in a one-line ``error: …`` on stderr and a
+non-zero exit, with nothing changed; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import re
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import asdict
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+# typer vendors click; its exceptions are what a bad command line raises.
+from typer._click import exceptions as click_errors
+from rich.table import Table
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from connection import connect
+from logs import configure
+from models.identity import Actor, Role
+from models.onboarding import ProductManifest
+from models.records import AuditEvent
+from models.submission import (
+    Decision,
+    DecisionKind,
+    DecisionResult,
+    ExceptionGrant,
+    Reason,
+    Resubmission,
+    SubmissionInput,
+    SubmissionStatus,
+    Withdrawal,
+)
+from onboarding.validation import DocumentError, load_document, validate_manifest, validate_profile
+from persistence.store import ConflictError, DuplicateError, Store, StoreUnavailable
+from settings import Settings
+from workflows.submission import SubmissionWorkflow, workflow_id_for
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="storemod",
+    help="Publishing and moderation pipeline of a container-image store.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Manage users (admins only).", no_args_is_help=True)
+publisher_app = typer.Typer(help="Publisher profiles.", no_args_is_help=True)
+listing_app = typer.Typer(help="The public catalog.", no_args_is_help=True)
+advisories_app = typer.Typer(help="Vulnerability advisories (OSV).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(publisher_app, name="publisher")
+app.add_typer(listing_app, name="listing")
+app.add_typer(advisories_app, name="advisories")
+
+out = Console(highlight=False)
+_state: dict[str, Any] = {"as": None}
+
+
+class UserError(Exception):
+    """A mistake of the user's: printed as one line, exit code 2."""
+
+
+# ------------------------------------------------------------------ plumbing
+
+
+def fail(message: str) -> NoReturn:
+    raise UserError(message)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        fail(f"invalid setting {where}: {first['msg']}")
+
+
+def command(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async command body with the settings, a store and clean user errors."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(func(*args, **kwargs))
+
+    return wrapper
+
+
+class Session:
+    """What one CLI invocation talks to: settings, the database, Temporal (lazily)."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._client: Client | None = None
+
+    async def client(self) -> Client:
+        if self._client is None:
+            try:
+                self._client = await connect(self.settings)
+            except RuntimeError as err:
+                fail(
+                    f"cannot reach Temporal at {self.settings.temporal_address} ({err}); "
+                    "is `storemod dev` (or your cluster) running?"
+                )
+        return self._client
+
+    async def actor(self) -> Actor:
+        """The acting user named by --as / STOREMOD_AS."""
+        name = _state["as"]
+        if not name:
+            fail("say who acts: --as USER (or STOREMOD_AS=USER)")
+        user = await self.store.get_user(name)
+        if user is None:
+            fail(f"unknown user {name!r}; an admin adds users with `storemod user add`")
+        return user
+
+    async def require(self, *roles: Role) -> Actor:
+        actor = await self.actor()
+        if actor.role not in roles:
+            allowed = " or ".join(r.value for r in roles)
+            fail(f"{actor.name} is a {actor.role.value}; this needs a {allowed}")
+        return actor
+
+    async def audit_refusal(self, actor: Actor, action: str, subject: str, why: str) -> None:
+        """A refused action is audited as refused, not applied."""
+        await self.store.append_audit(
+            AuditEvent(
+                key=f"refused/{uuid.uuid4()}",
+                actor=actor.name,
+                action=action,
+                subject_type="submission",
+                subject_id=subject,
+                at=datetime.now(UTC),
+                reason=why,
+                outcome="refused",
+            )
+        )
+
+
+async def open_session() -> Session:
+    settings = load_settings()
+    try:
+        store = await Store.open(settings.db_url)
+    except StoreUnavailable as err:
+        fail(str(err))
+    return Session(settings, store)
+
+
+def run(body: Callable[[Session], Awaitable[None]]) -> None:
+    """Open a session, run ``body``, close the session."""
+
+    async def _main() -> None:
+        session = await open_session()
+        try:
+            await body(session)
+        finally:
+            await session.store.close()
+
+    asyncio.run(_main())
+
+
+def load_manifest(path: Path) -> ProductManifest:
+    raw = load_document(path)
+    manifest, problems = validate_manifest(raw, path.resolve().parent)
+    if problems or manifest is None:
+        report_problems(path, problems)
+    return manifest
+
+
+def report_problems(path: Path, problems: list[Any]) -> NoReturn:
+    lines = "\n".join(f"  {p.field}: {p.message}" for p in problems)
+    fail(f"{path} has {len(problems)} problem(s); nothing was changed:\n{lines}")
+
+
+async def owned_submission(session: Session, submission_id: str, actor: Actor) -> Any:
+    """The submission row, if the actor may see it (its publisher's members, moderators)."""
+    record = await session.store.get_submission(submission_id)
+    if record is None or (
+        actor.role == Role.PUBLISHER and actor.publisher_id != record.publisher_id
+    ):
+        fail(f"no submission {submission_id!r} visible to {actor.name}")
+    return record
+
+
+async def send_update(
+    session: Session, actor: Actor, submission_id: str, action: str, update: Any, arg: Any
+) -> DecisionResult:
+    """Execute a workflow Update; a validator's refusal is printed and audited as refused."""
+    await owned_submission(session, submission_id, actor)
+    client = await session.client()
+    handle = client.get_workflow_handle(workflow_id_for(submission_id))
+    try:
+        result: DecisionResult = await handle.execute_update(update, arg)
+        return result
+    except WorkflowUpdateFailedError as err:
+        why = str(err.cause.message if hasattr(err.cause, "message") else err.cause)
+        await session.audit_refusal(actor, action, submission_id, why)
+        fail(f"refused: {why}")
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            fail(f"submission {submission_id} has no running workflow (it has ended)")
+        fail(f"Temporal refused the request: {err.message}")
+
+
+REASON_PREFIX = re.compile(r"^(?P<about>CVE-\d{4}-\d{4,}|[A-Za-z_][\w.\[\]]*)\s*:\s*(?P<text>.+)$", re.S)
+
+
+def parse_reason(raw: str) -> Reason:
+    """``CVE-…: text`` is about a CVE, ``field.path: text`` about a field, else general."""
+    match = REASON_PREFIX.match(raw.strip())
+    if not raw.strip():
+        fail("a reason cannot be empty")
+    if match is None:
+        return Reason(text=raw.strip())
+    about, text = match["about"], match["text"].strip()
+    if about.startswith("CVE-"):
+        return Reason(text=text, cve=about)
+    return Reason(text=text, field=about)
+
+
+def parse_expiry(raw: str) -> datetime:
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(23, 59), tzinfo=UTC)
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        fail(f"--expires {raw!r} is not a date (YYYY-MM-DD) or ISO date-time")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# ------------------------------------------------------------------ options
+
+
+@app.callback()
+def main_options(
+    as_user: str | None = typer.Option(
+        None,
+        "--as",
+        envvar="STOREMOD_AS",
+        help="Name of the user who acts (embedded mode).",
+    ),
+) -> None:
+    """storemod: submit, moderate and publish container-image products."""
+    _state["as"] = as_user
+
+
+# ------------------------------------------------------------------ operators
+
+
+@app.command()
+def dev(
+    data_dir: Path = typer.Option(None, help="State folder (default: STOREMOD_DATA_DIR or ./.storemod)."),
+    temporal_port: int = typer.Option(7233, help="gRPC port of the Temporal dev server."),
+) -> None:
+    """Start the embedded mode: Temporal dev server, worker, SQLite and a mail sink."""
+    from embedded.dev import dev_settings, run_dev
+    from embedded.temporal_server import DevServerError
+
+    settings = load_settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    settings = dev_settings(settings, temporal_port)
+    configure(settings.log_format)
+    try:
+        asyncio.run(run_dev(settings, temporal_port))
+    except DevServerError as err:
+        fail(str(err))
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker against the configured Temporal, database and SMTP relay."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+# ------------------------------------------------------------------ users
+
+
+@user_app.command("add")
+def user_add(
+    name: str = typer.Argument(..., help="User name."),
+    role: Role = typer.Option(..., help="publisher, moderator or admin."),
+    publisher: str = typer.Option(None, help="Publisher id, for publisher members."),
+) -> None:
+    """Add a user (admins only)."""
+
+    async def body(session: Session) -> None:
+        admin = await session.require(Role.ADMIN)
+        if not re.fullmatch(r"[a-z][a-z0-9._-]{1,39}", name):
+            fail(f"user name {name!r}: use 2-40 lowercase letters, digits, '.', '_' or '-'")
+        if role == Role.PUBLISHER:
+            if not publisher:
+                fail("a publisher user needs --publisher ID")
+            if await session.store.get_publisher(publisher) is None:
+                fail(f"no publisher {publisher!r}")
+        elif publisher:
+            fail(f"--publisher is only for publisher users, not {role.value}")
+        try:
+            await session.store.add_user(name, role, publisher if role == Role.PUBLISHER else None)
+        except DuplicateError:
+            fail(f"user {name!r} already exists")
+        await session.store.append_audit(
+            AuditEvent(
+                key=f"user/{name}",
+                actor=admin.name,
+                action="user_added",
+                subject_type="user",
+                subject_id=name,
+                at=datetime.now(UTC),
+                details={"role": role.value, "publisher": publisher},
+            )
+        )
+        out.print(f"added {role.value} {name}")
+
+    run(body)
+
+
+# ------------------------------------------------------------------ publishers
+
+
+@publisher_app.command("register")
+def publisher_register(profile_file: Path = typer.Argument(..., help="Profile YAML file.")) -> None:
+    """Register (or update) your publisher profile; you become its member."""
+
+    async def body(session: Session) -> None:
+        name = _state["as"]
+        if not name:
+            fail("say who acts: --as USER (or STOREMOD_AS=USER)")
+        raw = load_document(profile_file)
+        profile, problems = validate_profile(raw, profile_file.resolve().parent)
+        if problems or profile is None:
+            report_problems(profile_file, problems)
+        try:
+            created = await session.store.register_publisher(profile, name)
+        except ConflictError as err:
+            fail(str(err))
+        await session.store.append_audit(
+            AuditEvent(
+                key=f"publisher/{profile.id}/{uuid.uuid4()}",
+                actor=name,
+                action="publisher_registered" if created else "publisher_updated",
+                subject_type="publisher",
+                subject_id=profile.id,
+                at=datetime.now(UTC),
+            )
+        )
+        verb = "registered" if created else "updated"
+        out.print(f"{verb} publisher {profile.id} ({profile.legal_name}); {name} is a member")
+        out.print(f"next: storemod --as {name} submit examples/manifest.yaml")
+
+    run(body)
+
+
+@publisher_app.command("show")
+def publisher_show(publisher_id: str = typer.Argument(..., help="Publisher id.")) -> None:
+    """Show a publisher profile (its members and moderators)."""
+
+    async def body(session: Session) -> None:
+        actor = await session.actor()
+        if actor.role == Role.PUBLISHER and actor.publisher_id != publisher_id:
+            fail(f"no publisher {publisher_id!r} visible to {actor.name}")
+        profile = await session.store.get_publisher(publisher_id)
+        if profile is None:
+            fail(f"no publisher {publisher_id!r}")
+        for key, value in profile.model_dump().items():
+            out.print(f"{key:>11}: {value}")
+        members = await session.store.publisher_members(publisher_id)
+        out.print(f"{'members':>11}: {', '.join(members)}")
+
+    run(body)
+
+
+# ------------------------------------------------------------------ submissions
+
+
+@app.command()
+def submit(manifest_file: Path = typer.Argument(..., help="Product manifest YAML file.")) -> None:
+    """Submit a product for moderation; prints the submission id."""
+
+    async def body(session: Session) -> None:
+        actor = await session.require(Role.PUBLISHER)
+        manifest = load_manifest(manifest_file)
+        assert actor.publisher_id is not None
+        profile = await session.store.get_publisher(actor.publisher_id)
+        if profile is None:
+            fail(f"publisher {actor.publisher_id} has no profile; run `storemod publisher register`")
+        listing = await session.store.get_listing(manifest.product)
+        if listing is not None and listing.publisher_id != profile.id:
+            fail(f"product id {manifest.product!r} belongs to another publisher")
+        pending = await session.store.open_submission_for(manifest.product)
+        if pending is not None:
+            fail(
+                f"product {manifest.product} already has submission {pending.id} "
+                f"({pending.state}); use `storemod resubmit {pending.id}`"
+            )
+        settings = session.settings
+        submission_id = await session.store.next_submission_id(manifest.product)
+        client = await session.client()
+        try:
+            await client.start_workflow(
+                SubmissionWorkflow.run,
+                SubmissionInput(
+                    submission_id=submission_id,
+                    submitted_by=actor.name,
+                    publisher_members=await session.store.publisher_members(profile.id),
+                    profile=profile,
+                    manifest=manifest,
+                    abandon_after=settings.abandon_after,
+                    abandon_warning_before=settings.abandon_warning_before,
+                ),
+                id=workflow_id_for(submission_id),
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            fail(f"submission {submission_id} was already started; check `storemod status`")
+        out.print(submission_id)
+
+    run(body)
+
+
+@app.command()
+def status(
+    submission_id: str = typer.Argument(..., help="Submission id."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show a submission: state, decisions, scan findings (its publisher and moderators)."""
+
+    async def body(session: Session) -> None:
+        actor = await session.actor()
+        await owned_submission(session, submission_id, actor)
+        client = await session.client()
+        handle = client.get_workflow_handle(workflow_id_for(submission_id))
+        try:
+            st: SubmissionStatus = await handle.query(SubmissionWorkflow.status)
+        except RPCError as err:
+            fail(f"cannot read submission {submission_id}: {err.message}")
+        if as_json:
+            print(json.dumps(asdict(st), default=str, indent=2))
+            return
+        print_status(st)
+
+    run(body)
+
+
+def print_status(st: SubmissionStatus) -> None:
+    out.print(f"[bold]{st.submission_id}[/bold]  product {st.product}  publisher {st.publisher_id}")
+    out.print(f"state: [bold]{st.state.value}[/bold]  revision {st.revision}")
+    for problem in st.problems:
+        out.print(f"  problem: {problem}")
+    history = Table("when (UTC)", "who", "what", "state", "reasons", title="history")
+    for h in st.history:
+        reasons = "; ".join(
+            f"{r.field or r.cve}: {r.text}" if (r.field or r.cve) else r.text for r in h.reasons
+        )
+        if h.comment:
+            reasons = f"{reasons} {h.comment}".strip()
+        history.add_row(h.at.strftime("%Y-%m-%d %H:%M"), h.actor, h.action, h.state.value, reasons)
+    out.print(history)
+    for scan in st.scans:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(scan.counts.items()) if v) or "clean"
+        out.print(
+            f"scan {scan.tier}/{scan.tag}: [bold]{scan.colour.value}[/bold] ({counts}); "
+            f"{scan.component_count} components, {scan.os}, {scan.digest[:19]}"
+        )
+        if scan.error:
+            out.print(f"  error: {scan.error}")
+        if scan.findings:
+            table = Table("CVE", "class", "CVSS", "package", "installed", "fixed", "layer")
+            for f in scan.findings:
+                table.add_row(
+                    f.cve_id,
+                    f.severity.value,
+                    f"{f.cvss_score:.1f}" if f.cvss_score is not None else "-",
+                    f.package,
+                    f.installed_version,
+                    f.fixed_version or "-",
+                    str(f.layer_index),
+                )
+            out.print(table)
+    for e in st.exceptions:
+        out.print(f"exception {e.cve} until {e.expires_at:%Y-%m-%d} by {e.granted_by}: {e.justification}")
+    if st.open_findings:
+        cves = ", ".join(sorted({f.cve_id for f in st.open_findings}))
+        out.print(f"open critical/major findings (block approval): {cves}")
+
+
+@app.command()
+def queue() -> None:
+    """The review queue: submissions awaiting a moderator, oldest first (moderators)."""
+
+    async def body(session: Session) -> None:
+        await session.require(Role.MODERATOR, Role.ADMIN)
+        rows = await session.store.list_submissions(state="awaiting_review")
+        if not rows:
+            out.print("the review queue is empty")
+            return
+        table = Table("submission", "product", "publisher", "revision", "waiting since")
+        for r in rows:
+            since = r.updated_at.strftime("%Y-%m-%d %H:%M") if r.updated_at else ""
+            table.add_row(r.id, r.product, r.publisher_id, str(r.revision), since)
+        out.print(table)
+
+    run(body)
+
+
+def _decision_command(kind: DecisionKind) -> Callable[..., None]:
+    def decide_cmd(
+        submission_id: str = typer.Argument(..., help="Submission id."),
+        reason: list[str] = typer.Option(
+            [],
+            "--reason",
+            help="Repeatable. 'FIELD: text' (e.g. 'short_description: too vague'), "
+            "'CVE-…: text', or plain text.",
+        ),
+        comment: str = typer.Option("", help="A note for the publisher."),
+    ) -> None:
+        async def body(session: Session) -> None:
+            actor = await session.actor()
+            decision = Decision(
+                actor=actor, kind=kind, reasons=[parse_reason(r) for r in reason], comment=comment
+            )
+            result = await send_update(
+                session, actor, submission_id, kind.value, SubmissionWorkflow.decide, decision
+            )
+            out.print(f"{result.submission_id}: {result.state.value} (revision {result.revision})")
+
+        run(body)
+
+    return decide_cmd
+
+
+app.command("approve", help="Approve the submission (moderators).")(
+    _decision_command(DecisionKind.APPROVE)
+)
+app.command("request-changes", help="Ask the publisher for changes, with reasons (moderators).")(
+    _decision_command(DecisionKind.REQUEST_CHANGES)
+)
+app.command("reject", help="Reject the submission, with reasons (moderators).")(
+    _decision_command(DecisionKind.REJECT)
+)
+
+
+@app.command("grant-exception")
+def grant_exception(
+    submission_id: str = typer.Argument(..., help="Submission id."),
+    cve: str = typer.Argument(..., help="The CVE id to accept."),
+    justification: str = typer.Option(..., help="Why the CVE is acceptable."),
+    expires: str = typer.Option(..., help="Expiry date (YYYY-MM-DD, UTC) or ISO date-time."),
+) -> None:
+    """Accept one CVE until an expiry date, with a justification (moderators)."""
+
+    async def body(session: Session) -> None:
+        actor = await session.actor()
+        grant = ExceptionGrant(
+            actor=actor, cve=cve, justification=justification, expires_at=parse_expiry(expires)
+        )
+        result = await send_update(
+            session, actor, submission_id, "grant_exception", SubmissionWorkflow.grant_exception, grant
+        )
+        out.print(f"{result.submission_id}: exception for {cve} granted ({result.state.value})")
+
+    run(body)
+
+
+@app.command()
+def resubmit(
+    submission_id: str = typer.Argument(..., help="Submission id."),
+    manifest_file: Path = typer.Option(None, "--manifest", help="A new manifest (optional)."),
+    note: str = typer.Option("", help="What changed, for the moderator."),
+) -> None:
+    """Resubmit a fixed revision: new images and/or manifest; it is rescanned (publishers)."""
+
+    async def body(session: Session) -> None:
+        actor = await session.actor()
+        manifest = load_manifest(manifest_file) if manifest_file is not None else None
+        result = await send_update(
+            session,
+            actor,
+            submission_id,
+            "resubmit",
+            SubmissionWorkflow.resubmit,
+            Resubmission(actor=actor, manifest=manifest, note=note),
+        )
+        out.print(f"{result.submission_id}: revision {result.revision} {result.state.value}")
+
+    run(body)
+
+
+@app.command()
+def withdraw(
+    submission_id: str = typer.Argument(..., help="Submission id."),
+    reason: str = typer.Option("", help="Why (optional)."),
+) -> None:
+    """Withdraw a submission (publishers)."""
+
+    async def body(session: Session) -> None:
+        actor = await session.actor()
+        result = await send_update(
+            session,
+            actor,
+            submission_id,
+            "withdraw",
+            SubmissionWorkflow.withdraw,
+            Withdrawal(actor=actor, reason=reason),
+        )
+        out.print(f"{result.submission_id}: {result.state.value}")
+
+    run(body)
+
+
+# ------------------------------------------------------------------ catalog
+
+
+@listing_app.command("show")
+def listing_show(product: str = typer.Argument(..., help="Product id.")) -> None:
+    """Show a published listing as the public catalog does."""
+
+    async def body(session: Session) -> None:
+        listing = await session.store.get_listing(product)
+        if listing is None:
+            fail(f"no published listing {product!r}")
+        m = listing.manifest
+        out.print(f"[bold]{m['name']}[/bold] ({listing.product}) by {listing.publisher_id}")
+        out.print(f"state: {listing.state}  revision {listing.revision}  category {m['category']}")
+        out.print(m["short_description"])
+        out.print(f"tags: {', '.join(m.get('tags', []))}")
+        out.print(f"support: {m['support_link']}  license: {m['license_link']}")
+        tiers = Table("tier", "price", "description", title="tiers")
+        for tier in m["tiers"]:
+            price = tier["price"]
+            tiers.add_row(tier["name"], f"{price['amount']} {price['currency']}", tier["description"])
+        out.print(tiers)
+        tags = Table("tier", "tag", "scan", "digest", title="tags")
+        for t in listing.tags:
+            tags.add_row(t.tier, t.tag, t.colour, t.digest[:19])
+        out.print(tags)
+        out.print("installation:")
+        out.print(m["installation"])
+
+    run(body)
+
+
+# ------------------------------------------------------------------ advisories
+
+
+@advisories_app.command("import")
+def advisories_import(path: Path = typer.Argument(..., help="OSV JSON file, folder or zip.")) -> None:
+    """Import OSV advisories; bad records are reported by id and skipped."""
+    from scanner.osv import InvalidAdvisory, read_records
+
+    async def body(session: Session) -> None:
+        await session.require(Role.MODERATOR, Role.ADMIN)
+        if not path.exists():
+            fail(f"{path} does not exist")
+        good = []
+        bad = 0
+        try:
+            for record in read_records(path):
+                if isinstance(record, InvalidAdvisory):
+                    bad += 1
+                    print(f"skipped {record.advisory_id}: {record.reason}", file=sys.stderr)
+                else:
+                    good.append(record)
+        except (OSError, ValueError) as err:
+            fail(f"cannot read {path}: {err}")
+        outcome = await session.store.import_advisories(good)
+        out.print(
+            f"imported {outcome.inserted} new, {outcome.updated} updated, "
+            f"{outcome.unchanged} unchanged, {bad} skipped"
+        )
+
+    run(body)
+
+
+# ------------------------------------------------------------------ audit
+
+
+@app.command()
+def audit(
+    subject: str = typer.Option(None, help="Only events about this submission/product/user."),
+    actor: str = typer.Option(None, help="Only events by this user."),
+) -> None:
+    """Print audit events as JSON lines (moderators and admins)."""
+
+    async def body(session: Session) -> None:
+        await session.require(Role.MODERATOR, Role.ADMIN)
+        for ev in await session.store.list_audit(subject_id=subject, actor=actor):
+            print(json.dumps(asdict(ev), default=str))
+
+    run(body)
+
+
+# ------------------------------------------------------------------ entry
+
+
+def main() -> None:
+    """Entry point: user mistakes become one line on stderr and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as err:
+        print(err.ctx.get_help() if err.ctx else "see storemod --help")
+        sys.exit(0)
+    except typer.Abort:
+        sys.exit(130)
+    except click_errors.UsageError as err:
+        hint = f" (see: {err.ctx.command_path} --help)" if err.ctx else ""
+        print(f"error: {err.format_message()}{hint}", file=sys.stderr)
+        sys.exit(2)
+    except click_errors.ClickException as err:
+        print(f"error: {err.format_message()}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except (UserError, DocumentError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except StoreUnavailable as err:
+        print(f"error: database unavailable: {err}", file=sys.stderr)
+        sys.exit(3)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
