@@ -157,3 +157,15 @@ async def running_worker(client: Client, store: Store, settings: Settings) -> As
 
 
 ABANDON_FAST = {"abandon_after": timedelta(days=3), "abandon_warning_before": timedelta(days=1)}
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Await ``check()`` until it returns something truthy (the DB mirror lags the workflow)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition never held; last value {value!r}")
+        await asyncio.sleep(0.1)

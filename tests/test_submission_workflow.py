@@ -3,6 +3,8 @@ a real SQLite store and a real SMTP sink: validators, abandonment, history."""
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -82,6 +84,11 @@ async def test_abandoned_after_warning_when_publisher_never_answers(
         )
         # result() lets the test server skip the 3 days of waiting.
         final = await handle.result()
+        if os.environ.get("STOREMOD_RECORD_HISTORIES"):
+            history = await handle.fetch_history()
+            (Path(__file__).parent / "histories" / "submission_abandoned.json").write_text(
+                json.dumps(json.loads(history.to_json()), indent=1)
+            )
 
     assert final.state == SubmissionState.ABANDONED
     by_action = {h.action: h for h in final.history}

@@ -525,6 +525,7 @@ class SubmissionWorkflow:
                 {"field": r.field or "", "message": r.text} for r in entry.reasons if r.field
             ],
             "scans": [_scan_dict(s) for s in self._scans],
+            "manifest": self._manifest.model_dump(mode="json"),
             "justification": "",
             "expires_at": "",
             "deadline": "",
