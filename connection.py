@@ -13,7 +13,9 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     if not (settings.temporal_tls_cert or settings.temporal_tls_ca):
         return False
     return TLSConfig(
-        server_root_ca_cert=settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None,
+        server_root_ca_cert=settings.temporal_tls_ca.read_bytes()
+        if settings.temporal_tls_ca
+        else None,
         client_cert=settings.temporal_tls_cert.read_bytes() if settings.temporal_tls_cert else None,
         client_private_key=settings.temporal_tls_key.read_bytes()
         if settings.temporal_tls_key

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
 
-def _temporal_context(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _temporal_context(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in ("temporal_workflow", "temporal_activity"):
         info = event.pop(key, None)
         if isinstance(info, dict) and "workflow_id" in info:
@@ -57,6 +58,7 @@ def configure(log_format: str = "auto", level: int = logging.INFO) -> None:
     root.setLevel(level)
     # The SMTP server's per-connection chatter is not the operator's business.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def get_logger(**context: Any) -> structlog.stdlib.BoundLogger:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import re
 import sys
 import uuid
@@ -21,13 +22,14 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-# typer vendors click; its exceptions are what a bad command line raises.
-from typer._click import exceptions as click_errors
 from rich.table import Table
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+
+# typer vendors click; its exceptions are what a bad command line raises.
+from typer._click import exceptions as click_errors
 
 from connection import connect
 from logs import configure
@@ -35,6 +37,7 @@ from models.identity import Actor, Role
 from models.onboarding import ProductManifest
 from models.records import AuditEvent
 from models.submission import (
+    TERMINAL_STATES,
     Decision,
     DecisionKind,
     DecisionResult,
@@ -42,6 +45,7 @@ from models.submission import (
     Reason,
     Resubmission,
     SubmissionInput,
+    SubmissionState,
     SubmissionStatus,
     Withdrawal,
 )
@@ -68,7 +72,8 @@ app.add_typer(publisher_app, name="publisher")
 app.add_typer(listing_app, name="listing")
 app.add_typer(advisories_app, name="advisories")
 
-out = Console(highlight=False)
+# Off a terminal (pipes, tests) rich would wrap at 80 columns and cut CVE ids.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 _state: dict[str, Any] = {"as": None}
 
 
@@ -203,7 +208,11 @@ async def send_update(
     session: Session, actor: Actor, submission_id: str, action: str, update: Any, arg: Any
 ) -> DecisionResult:
     """Execute a workflow Update; a validator's refusal is printed and audited as refused."""
-    await owned_submission(session, submission_id, actor)
+    record = await owned_submission(session, submission_id, actor)
+    if record.state in TERMINAL_STATES:
+        why = f"submission {submission_id} is {record.state}; it takes no more decisions"
+        await session.audit_refusal(actor, action, submission_id, why)
+        fail(f"refused: {why}")
     client = await session.client()
     handle = client.get_workflow_handle(workflow_id_for(submission_id))
     try:
@@ -219,7 +228,9 @@ async def send_update(
         fail(f"Temporal refused the request: {err.message}")
 
 
-REASON_PREFIX = re.compile(r"^(?P<about>CVE-\d{4}-\d{4,}|[A-Za-z_][\w.\[\]]*)\s*:\s*(?P<text>.+)$", re.S)
+REASON_PREFIX = re.compile(
+    r"^(?P<about>CVE-\d{4}-\d{4,}|[A-Za-z_][\w.\[\]]*)\s*:\s*(?P<text>.+)$", re.S
+)
 
 
 def parse_reason(raw: str) -> Reason:
@@ -259,6 +270,8 @@ def main_options(
 ) -> None:
     """storemod: submit, moderate and publish container-image products."""
     _state["as"] = as_user
+    # Commands print their results; only warnings and errors of the libraries are logged.
+    configure(load_settings().log_format, level=logging.WARNING)
 
 
 # ------------------------------------------------------------------ operators
@@ -266,7 +279,9 @@ def main_options(
 
 @app.command()
 def dev(
-    data_dir: Path = typer.Option(None, help="State folder (default: STOREMOD_DATA_DIR or ./.storemod)."),
+    data_dir: Path = typer.Option(
+        None, help="State folder (default: STOREMOD_DATA_DIR or ./.storemod)."
+    ),
     temporal_port: int = typer.Option(7233, help="gRPC port of the Temporal dev server."),
 ) -> None:
     """Start the embedded mode: Temporal dev server, worker, SQLite and a mail sink."""
@@ -402,7 +417,9 @@ def submit(manifest_file: Path = typer.Argument(..., help="Product manifest YAML
         assert actor.publisher_id is not None
         profile = await session.store.get_publisher(actor.publisher_id)
         if profile is None:
-            fail(f"publisher {actor.publisher_id} has no profile; run `storemod publisher register`")
+            fail(
+                f"publisher {actor.publisher_id} has no profile; run `storemod publisher register`"
+            )
         listing = await session.store.get_listing(manifest.product)
         if listing is not None and listing.publisher_id != profile.id:
             fail(f"product id {manifest.product!r} belongs to another publisher")
@@ -442,6 +459,10 @@ def submit(manifest_file: Path = typer.Argument(..., help="Product manifest YAML
 def status(
     submission_id: str = typer.Argument(..., help="Submission id."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    wait: SubmissionState = typer.Option(
+        None, help="Wait (up to --timeout seconds) until the submission reaches this state."
+    ),
+    timeout: float = typer.Option(120.0, help="Seconds --wait waits at most."),
 ) -> None:
     """Show a submission: state, decisions, scan findings (its publisher and moderators)."""
 
@@ -450,10 +471,17 @@ def status(
         await owned_submission(session, submission_id, actor)
         client = await session.client()
         handle = client.get_workflow_handle(workflow_id_for(submission_id))
-        try:
-            st: SubmissionStatus = await handle.query(SubmissionWorkflow.status)
-        except RPCError as err:
-            fail(f"cannot read submission {submission_id}: {err.message}")
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                st: SubmissionStatus = await handle.query(SubmissionWorkflow.status)
+            except RPCError as err:
+                fail(f"cannot read submission {submission_id}: {err.message}")
+            if wait is None or st.state == wait:
+                break
+            if st.state in TERMINAL_STATES or asyncio.get_running_loop().time() > deadline:
+                fail(f"submission {submission_id} is {st.state.value}, not {wait.value}")
+            await asyncio.sleep(0.5)
         if as_json:
             print(json.dumps(asdict(st), default=str, indent=2))
             return
@@ -498,7 +526,9 @@ def print_status(st: SubmissionStatus) -> None:
                 )
             out.print(table)
     for e in st.exceptions:
-        out.print(f"exception {e.cve} until {e.expires_at:%Y-%m-%d} by {e.granted_by}: {e.justification}")
+        out.print(
+            f"exception {e.cve} until {e.expires_at:%Y-%m-%d} by {e.granted_by}: {e.justification}"
+        )
     if st.open_findings:
         cves = ", ".join(sorted({f.cve_id for f in st.open_findings}))
         out.print(f"open critical/major findings (block approval): {cves}")
@@ -575,7 +605,12 @@ def grant_exception(
             actor=actor, cve=cve, justification=justification, expires_at=parse_expiry(expires)
         )
         result = await send_update(
-            session, actor, submission_id, "grant_exception", SubmissionWorkflow.grant_exception, grant
+            session,
+            actor,
+            submission_id,
+            "grant_exception",
+            SubmissionWorkflow.grant_exception,
+            grant,
         )
         out.print(f"{result.submission_id}: exception for {cve} granted ({result.state.value})")
 
@@ -648,7 +683,9 @@ def listing_show(product: str = typer.Argument(..., help="Product id.")) -> None
         tiers = Table("tier", "price", "description", title="tiers")
         for tier in m["tiers"]:
             price = tier["price"]
-            tiers.add_row(tier["name"], f"{price['amount']} {price['currency']}", tier["description"])
+            tiers.add_row(
+                tier["name"], f"{price['amount']} {price['currency']}", tier["description"]
+            )
         out.print(tiers)
         tags = Table("tier", "tag", "scan", "digest", title="tags")
         for t in listing.tags:
@@ -664,7 +701,9 @@ def listing_show(product: str = typer.Argument(..., help="Product id.")) -> None
 
 
 @advisories_app.command("import")
-def advisories_import(path: Path = typer.Argument(..., help="OSV JSON file, folder or zip.")) -> None:
+def advisories_import(
+    path: Path = typer.Argument(..., help="OSV JSON file, folder or zip."),
+) -> None:
     """Import OSV advisories; bad records are reported by id and skipped."""
     from scanner.osv import InvalidAdvisory, read_records
 

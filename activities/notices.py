@@ -44,7 +44,9 @@ class NoticeActivities:
             message = build_message(rendered, self._settings.mail_from, req.recipient, key)
         except (NoticeError, InvalidMessage) as err:
             # A bug or bad address, not an outage: retrying cannot help.
-            raise ApplicationError(f"notice {key} cannot be built: {err}", non_retryable=True) from err
+            raise ApplicationError(
+                f"notice {key} cannot be built: {err}", non_retryable=True
+            ) from err
         await self._store.claim_notice(key, req.recipient, rendered.subject, req.template)
         smtp = self._settings
         try:

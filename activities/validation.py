@@ -21,7 +21,10 @@ async def validate_submission(req: ValidationRequest) -> ValidationResult:
         # Paths were made absolute by the CLI, so the base folder is irrelevant.
         _, profile_problems = validate_profile(req.profile.model_dump(mode="json"), Path("/"))
         _, manifest_problems = validate_manifest(req.manifest.model_dump(mode="json"), Path("/"))
-        problems = [*(("profile", p) for p in profile_problems), *(("", p) for p in manifest_problems)]
+        problems = [
+            *(("profile", p) for p in profile_problems),
+            *(("", p) for p in manifest_problems),
+        ]
         return ValidationResult(
             problems=[
                 {"field": f"{prefix}.{p.field}" if prefix else p.field, "message": p.message}

@@ -7,7 +7,9 @@ sink, a fresh database and one worker (``worker.build_worker`` plus the empty
 baseline workflow). Then, after one warm-up run of each kind (not counted):
 
 - baseline: N empty workflows, at most ``--concurrency`` in flight, each
-  started and awaited;
+  started and awaited; run once before and once after the submissions, so
+  a change in machine load during the run shows (both figures are printed)
+  and the ratio uses both;
 - storemod: N submissions of the example product (one product id each, image
   tag 1.1, which has no blocking finding), at most ``--concurrency`` in flight,
   each started, polled until ``awaiting_review``, approved and awaited until
@@ -22,27 +24,31 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import math
 import os
 import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 from unittest import mock
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 import worker
 from bench.empty import EmptyWorkflow
+from logs import configure
 from models.onboarding import ProductManifest, PublisherProfile
 from models.submission import (
     TERMINAL_STATES,
@@ -121,6 +127,22 @@ def temporal_binary() -> str:
     return found
 
 
+@contextmanager
+def output_to(file: TextIO) -> Iterator[None]:
+    """Point file descriptors 1 and 2 at ``file`` meanwhile, so a child started now writes there."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        os.dup2(file.fileno(), 1)
+        os.dup2(file.fileno(), 2)
+        yield
+    finally:
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """Nearest-rank percentile (``p`` in 0..100) of a non-empty sequence."""
     ordered = sorted(values)
@@ -152,6 +174,10 @@ async def bounded(
         first = _first_leaf(group_error)
         if isinstance(first, BenchError):
             raise first from None
+        if isinstance(first, RPCError) and first.status == RPCStatusCode.UNAVAILABLE:
+            raise BenchError(
+                f"{what} failed: the Temporal server stopped answering ({first})"
+            ) from first
         raise BenchError(f"{what} failed: {type(first).__name__}: {first}") from first
     return perf_counter() - started, [t.result() for t in tasks]
 
@@ -232,7 +258,7 @@ class Report:
     n: int
     concurrency: int
     db: str
-    baseline_wall: float
+    baseline_walls: tuple[float, float]  # before and after the submissions
     baseline_events: list[int]
     wall: float
     events: list[int]
@@ -242,7 +268,9 @@ class Report:
     to_published: list[float]
 
     def lines(self) -> list[str]:
-        base_rate = self.n / self.baseline_wall
+        before, after = (self.n / wall for wall in self.baseline_walls)
+        both = f"{before:.1f} before, {after:.1f} after"
+        base_rate = 2 * self.n / sum(self.baseline_walls)
         rate = self.n / self.wall
 
         def spread(values: Sequence[int]) -> str:
@@ -256,8 +284,8 @@ class Report:
             ("concurrency", str(self.concurrency)),
             ("database", self.db),
             ("CPU cores", str(os.cpu_count())),
-            ("baseline wall", f"{self.baseline_wall:.2f} s"),
-            ("baseline throughput", f"{base_rate:.1f} wf/s"),
+            ("baseline wall", "  ".join(f"{w:.2f} s" for w in self.baseline_walls)),
+            ("baseline throughput", f"{base_rate:.1f} wf/s ({both})"),
             ("baseline events/workflow", spread(self.baseline_events)),
             ("submissions wall", f"{self.wall:.2f} s"),
             ("submission throughput", f"{rate:.2f} submissions/s"),
@@ -298,11 +326,31 @@ async def run(args: argparse.Namespace) -> Report:
     async with AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="storemod-bench-")))
         print(f"starting Temporal dev server, mail sink, {args.db} store ...", file=sys.stderr)
-        temporal = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_binary(),
-            data_converter=pydantic_data_converter,
-            dev_server_log_level="error",
+        log_path: Path = args.log_file or tmp / "bench.log"
+        log_file = stack.enter_context(open(log_path, "a", encoding="utf-8"))  # noqa: SIM115
+        # The worker logs as in production (JSON lines, INFO), into a file so the
+        # cost stays in the measurement and the report stays readable.
+        configure("json")
+        handler = logging.getLogger().handlers[0]
+        assert isinstance(handler, logging.StreamHandler)
+        handler.setStream(log_file)
+        stack.callback(handler.setStream, sys.stderr)  # before the file closes
+        # Core's warnings (e.g. retries while the server is gone) go to the same file.
+        runtime = Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=LoggingConfig.default.filter,
+                    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+                )
+            )
         )
+        with output_to(log_file):
+            temporal = await WorkflowEnvironment.start_local(
+                dev_server_existing_path=temporal_binary(),
+                data_converter=pydantic_data_converter,
+                dev_server_log_level="error",
+                runtime=runtime,
+            )
         stack.push_async_callback(temporal.shutdown)
         sink = MailSink(tmp / "mail")
         sink.start("127.0.0.1", 0)
@@ -331,14 +379,17 @@ async def run(args: argparse.Namespace) -> Report:
         warm = inputs(env, f"warmup-{run_id}", 1)
         await bounded(1, 1, lambda i: submission(env, warm[i]), args.timeout, "warm-up submission")
 
-        print(f"baseline: {args.n} empty workflows ...", file=sys.stderr)
-        baseline_wall, empties = await bounded(
-            args.n,
-            args.concurrency,
-            lambda i: empty_workflow(env, run_id, i),
-            args.timeout,
-            "baseline",
-        )
+        async def baseline(label: str) -> tuple[float, list[WorkflowHandle[Any, Any]]]:
+            print(f"baseline ({label}): {args.n} empty workflows ...", file=sys.stderr)
+            return await bounded(
+                args.n,
+                args.concurrency,
+                lambda i: empty_workflow(env, f"{label}-{run_id}", i),
+                args.timeout,
+                f"baseline ({label})",
+            )
+
+        before_wall, empties = await baseline("before")
 
         todo = inputs(env, f"bench-{run_id}", args.n)
         mail_before = len(list_mail(sink.folder))
@@ -352,6 +403,7 @@ async def run(args: argparse.Namespace) -> Report:
         )
         # Each workflow drains its emails before returning, so all mail is in by now.
         emails = len(list_mail(sink.folder)) - mail_before
+        after_wall, _ = await baseline("after")
 
         _, base_counts = await bounded(
             args.n, 10, lambda i: history_counts(empties[i]), args.timeout, "history fetch"
@@ -367,7 +419,7 @@ async def run(args: argparse.Namespace) -> Report:
             n=args.n,
             concurrency=args.concurrency,
             db=args.db,
-            baseline_wall=baseline_wall,
+            baseline_walls=(before_wall, after_wall),
             baseline_events=[c.events for c in base_counts],
             wall=wall,
             events=[c.events for c in counts],
@@ -416,6 +468,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "(default: $STOREMOD_TEST_PG_URL or %(default)s)",
     )
     parser.add_argument(
+        "--log-file",
+        type=Path,
+        help="keep the worker's and the dev server's log here (default: discarded)",
+    )
+    parser.add_argument(
         "--poll", type=_positive_float, default=0.1, help="status query interval, s (0.1)"
     )
     parser.add_argument(
@@ -431,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = asyncio.run(run(args))
     except BenchError as err:
         print(f"bench failed: {err}", file=sys.stderr)
+        if args.log_file is None:
+            print("(rerun with --log-file PATH to keep the worker and server log)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("bench interrupted", file=sys.stderr)

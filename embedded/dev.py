@@ -34,7 +34,9 @@ def dev_settings(settings: Settings, temporal_port: int) -> Settings:
     )
 
 
-async def run_dev(settings: Settings, temporal_port: int, ready: asyncio.Event | None = None) -> None:
+async def run_dev(
+    settings: Settings, temporal_port: int, ready: asyncio.Event | None = None
+) -> None:
     """Start every part, print where to look, run until SIGINT/SIGTERM."""
     log = get_logger(mode="dev")
     data_dir = settings.data_dir.resolve()
@@ -68,7 +70,8 @@ async def run_dev(settings: Settings, temporal_port: int, ready: asyncio.Event |
             f"  Temporal UI  : {server.ui_url}\n"
             f"  Temporal     : {server.address} (namespace {settings.temporal_namespace})\n"
             f"  database     : {settings.db_url}\n"
-            f"  mail folder  : {settings.mail_dir.resolve()}  (SMTP sink on 127.0.0.1:{settings.smtp_port})\n"
+            f"  mail folder  : {settings.mail_dir.resolve()}\n"
+            f"  SMTP sink    : 127.0.0.1:{settings.smtp_port}\n"
             f"  users        : '{BOOTSTRAP_ADMIN}' (admin) exists; add a moderator with\n"
             f"                 storemod --as {BOOTSTRAP_ADMIN} user add mia --role moderator\n"
             "\nnext, in another terminal (see README):\n"

@@ -14,18 +14,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.imagebuild import write_oci_layout  # noqa: E402
+from tests.imagebuild import LayerSpec, write_oci_layout  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "dpkg"
 TARGET = ROOT / "examples" / "images" / "acme-db"
-APP = {"opt/acme-db/bin/acme-db": b"#!/bin/sh\necho acme-db\n"}
+APP: LayerSpec = {"opt/acme-db/bin/acme-db": b"#!/bin/sh\necho acme-db\n"}
 CONFIG = {
     "User": "acme",
     "Labels": {"org.opencontainers.image.vendor": "Acme Data Systems, Inc."},
 }
 
 
-def base_layer(status: str) -> dict[str, bytes | None]:
+def base_layer(status: str) -> LayerSpec:
     return {
         "etc/os-release": (FIXTURES / "os-release").read_bytes(),
         "var/lib/dpkg/status": (FIXTURES / status).read_bytes(),

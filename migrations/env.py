@@ -9,7 +9,7 @@ Two ways in:
 
 import asyncio
 import os
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -21,7 +21,7 @@ from persistence.tables import UTCDateTime, metadata
 config = context.config
 
 
-def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     # Revisions must not import application types: render them as plain SQLAlchemy.
     if type_ == "type":
         if isinstance(obj, UTCDateTime):

@@ -150,6 +150,13 @@ _UNAVAILABLE_MARKERS = (
 )
 
 
+# PostgreSQL SQLSTATE classes meaning "the server cannot serve us now", not "bad query":
+# 08 connection exception, 28 bad authorization, 3D000 no such database,
+# 53 insufficient resources (too many connections, disk full), 57P operator
+# intervention (shutdown, cannot connect now), 55000 database not accepting connections.
+_UNAVAILABLE_SQLSTATES = ("08", "28", "3D000", "53", "57P", "55000")
+
+
 def is_unavailable(err: BaseException) -> bool:
     """True when an error means the database is unreachable or busy, not that a query is wrong."""
     if isinstance(err, OSError | TimeoutError):
@@ -159,6 +166,9 @@ def is_unavailable(err: BaseException) -> bool:
             return True
         orig = err.orig
         if isinstance(orig, OSError | TimeoutError):
+            return True
+        sqlstate = getattr(orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
             return True
         text = str(orig).lower()
         return any(marker in text for marker in _UNAVAILABLE_MARKERS)

@@ -13,12 +13,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
-from persistence.engine import create_engine, write_engine
+from persistence.engine import create_engine, describe, parse_url, safe_url, write_engine
+from persistence.errors import SchemaOutOfDate, StoreUnavailable
 
 # __path__, not __file__: an editable install may map the folder as a namespace package.
 MIGRATIONS_DIR = Path(next(iter(migrations.__path__))).resolve()
@@ -56,11 +59,18 @@ def _current(connection: Connection) -> str | None:
 async def upgrade_engine(engine: AsyncEngine) -> None:
     """Upgrade the database behind ``engine`` to head; a no-op when already there."""
     async with write_engine(engine).begin() as conn:
-        if False:
+        if conn.dialect.name == "postgresql":
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
             )
-        await conn.run_sync(_upgrade)
+        try:
+            await conn.run_sync(_upgrade)
+        except CommandError as err:
+            # Typically a newer storemod migrated this database past our head.
+            raise SchemaOutOfDate(
+                f"cannot migrate the database at {safe_url(engine.url)}: {err} "
+                f"(this code knows revisions up to {head_revision()})"
+            ) from None
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
@@ -70,9 +80,19 @@ async def current_revision(engine: AsyncEngine) -> str | None:
 
 
 async def upgrade(url: str) -> None:
-    """Upgrade the database at ``url`` to the newest schema (idempotent)."""
-    engine = create_engine(url)
+    """Upgrade the database at ``url`` to the newest schema (idempotent).
+
+    Raises ``StoreConfigError`` for a bad URL, ``StoreUnavailable`` when the
+    database cannot be reached.
+    """
+    shown = safe_url(parse_url(url))
+    try:
+        engine = create_engine(url)
+    except OSError as err:
+        raise StoreUnavailable(f"cannot create the database folder for {shown}: {err}") from None
     try:
         await upgrade_engine(engine)
+    except (DBAPIError, OSError, TimeoutError) as err:
+        raise StoreUnavailable(f"cannot migrate the database at {shown}: {describe(err)}") from None
     finally:
         await engine.dispose()

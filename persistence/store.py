@@ -13,7 +13,7 @@ and ``INSERT ... ON CONFLICT`` so concurrent workers cannot duplicate rows.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -179,7 +179,7 @@ def _notice(row: NoticeRow) -> NoticeRecord:
     )
 
 
-def _scan_summary(data: dict[str, Any]) -> ScanSummary:
+def _scan_summary(data: Mapping[str, Any]) -> ScanSummary:
     return _scan_adapter.validate_python(data)
 
 
@@ -188,7 +188,7 @@ def advisory_to_json(advisory: Advisory) -> dict[str, Any]:
     return _advisory_adapter.dump_python(advisory, mode="json")
 
 
-def advisory_from_json(data: dict[str, Any]) -> Advisory:
+def advisory_from_json(data: Mapping[str, Any]) -> Advisory:
     """Rebuild an Advisory from its stored JSON, datetimes tz-aware UTC."""
     advisory = _advisory_adapter.validate_python(data)
     # pydantic tags parsed offsets with its own tzinfo class; hand back datetime.UTC.
@@ -206,7 +206,7 @@ def _index_rows(advisory: Advisory) -> list[dict[str, str]]:
 
 
 def _submission_order(row: SubmissionRow) -> tuple[datetime, int, str]:
-    """Which of two submissions of a product is newer: created first, then "{product}-{n}"."""
+    """Sort key of a product's submissions: later created_at, then higher n in "{product}-{n}"."""
     _, _, suffix = row.id.rpartition("-")
     return (row.created_at, int(suffix) if suffix.isdigit() else 0, row.id)
 
@@ -577,7 +577,7 @@ class Store:
                     )
                 )
             ).first()
-            return row
+            return None if row is None else dict(row)
 
     # --- advisories -------------------------------------------------------------------
 
@@ -602,8 +602,9 @@ class Store:
         now = _now()
         async with self._session(write=True) as s:
             if self._dialect == "postgresql":
-                await s.exec(
-                    text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_IMPORT_LOCK_KEY)
+                conn = await s.connection()
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _IMPORT_LOCK_KEY}
                 )
             known: dict[str, datetime] = {}
             ids = sorted({adv.id for adv in batch})
@@ -663,8 +664,8 @@ class Store:
                     await s.exec(insert(AdvisoryRow), params=[row(new[i]) for i in chunk])
             written = (*new.values(), *changed.values())
             index = [entry for adv in written for entry in _index_rows(adv)]
-            for chunk in _chunks(index):
-                await s.exec(insert(AdvisoryPackageRow), params=list(chunk))
+            for entries in _chunks(index):
+                await s.exec(insert(AdvisoryPackageRow), params=list(entries))
         return ImportOutcome(inserted=inserted, updated=updated, unchanged=unchanged)
 
     async def advisories_for(self, ecosystem: str, names: Collection[str]) -> list[Advisory]:

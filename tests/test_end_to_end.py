@@ -167,6 +167,8 @@ async def test_submission_from_profile_to_published_listing(
         assert [(x.product, x.submission_id, x.manifest["name"]) for x in listings] == [
             ("acme-db", "acme-db-2", "Acme DB 2")
         ]
-        assert len(read_mail(mail_sink.folder)) == len(mail) + 4  # received, scan, approved, published
+        assert (
+            len(read_mail(mail_sink.folder)) == len(mail) + 4
+        )  # received, scan, approved, published
     finally:
         await store.close()

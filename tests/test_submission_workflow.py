@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -48,9 +50,9 @@ from workflows.submission import SubmissionWorkflow
 
 
 @pytest.fixture
-async def sqlite_store(tmp_path: Path) -> Store:
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[Store]:
     store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
-    yield store  # type: ignore[misc]
+    yield store
     await store.close()
 
 
@@ -64,7 +66,9 @@ async def _scanned_submission(
     settings = settings_for(
         f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", sink, queue, **settings_changes
     )
-    inp = submission_input(f"acme-db-{uuid.uuid4().hex[:6]}", profile, load_manifest(folder), settings)
+    inp = submission_input(
+        f"acme-db-{uuid.uuid4().hex[:6]}", profile, load_manifest(folder), settings
+    )
     return folder, settings, inp
 
 
@@ -80,7 +84,9 @@ async def test_abandoned_after_warning_when_publisher_never_answers(
         await wait_for_state(handle, SubmissionState.AWAITING_REVIEW)
         await handle.execute_update(
             SubmissionWorkflow.decide,
-            Decision(MIA, DecisionKind.REQUEST_CHANGES, [Reason("upgrade OpenSSL", cve=VULNERABLE_CVE)]),
+            Decision(
+                MIA, DecisionKind.REQUEST_CHANGES, [Reason("upgrade OpenSSL", cve=VULNERABLE_CVE)]
+            ),
         )
         # result() lets the test server skip the 3 days of waiting.
         final = await handle.result()
@@ -96,7 +102,11 @@ async def test_abandoned_after_warning_when_publisher_never_answers(
     # Warning 2 days after the request (3 days - 1 day before), abandonment at 3 days;
     # the clock starts when the workflow takes the decision, milliseconds after it.
     slack = timedelta(seconds=5)
-    assert timedelta(days=2) <= by_action["abandonment_warning"].at - asked <= timedelta(days=2) + slack
+    assert (
+        timedelta(days=2)
+        <= by_action["abandonment_warning"].at - asked
+        <= timedelta(days=2) + slack
+    )
     assert timedelta(days=3) <= by_action["abandoned"].at - asked <= timedelta(days=3) + slack
 
     mail = await wait_for_mail(
@@ -148,7 +158,7 @@ async def test_refused_updates_leave_no_trace_in_history(
     client = skipping_env.client
     now = await skipping_env.get_current_time()
     bob = Actor("bob", Role.PUBLISHER, "other")
-    refused = [
+    refused: list[tuple[Any, Any, str]] = [
         (SubmissionWorkflow.decide, Decision(ALICE, DecisionKind.APPROVE), "only moderators"),
         (SubmissionWorkflow.decide, Decision(MIA, DecisionKind.APPROVE), VULNERABLE_CVE),
         (
@@ -228,8 +238,12 @@ async def test_withdrawn_submission_is_never_published(
         final = await handle.result()
         # The workflow has ended: no decision can reach it any more.
         with pytest.raises(RPCError):
-            await handle.execute_update(SubmissionWorkflow.decide, Decision(MIA, DecisionKind.APPROVE))
+            await handle.execute_update(
+                SubmissionWorkflow.decide, Decision(MIA, DecisionKind.APPROVE)
+            )
     assert final.state == SubmissionState.WITHDRAWN
     assert await sqlite_store.get_listing("acme-db") is None
-    mail = await wait_for_mail(mail_sink.folder, lambda m: any("withdrawn" in str(x["Subject"]).lower() for x in m))
+    mail = await wait_for_mail(
+        mail_sink.folder, lambda m: any("withdrawn" in str(x["Subject"]).lower() for x in m)
+    )
     assert len(read_mail(mail_sink.folder)) == len(mail)

@@ -202,7 +202,9 @@ class SubmissionWorkflow:
         try:
             await workflow.wait_condition(answered, timeout=self._input.abandon_warning_before)
         except TimeoutError:
-            self._transition(SubmissionState.ABANDONED, SYSTEM_ACTOR, "abandoned", notice="abandoned")
+            self._transition(
+                SubmissionState.ABANDONED, SYSTEM_ACTOR, "abandoned", notice="abandoned"
+            )
 
     async def _publish(self) -> None:
         result = await workflow.execute_activity(
@@ -259,7 +261,8 @@ class SubmissionWorkflow:
             if open_findings:
                 cves = ", ".join(sorted({f.cve_id for f in open_findings}))
                 raise ValueError(
-                    f"cannot approve: open critical/major findings without a valid exception: {cves}"
+                    "cannot approve: open critical/major findings without a valid "
+                    f"exception: {cves}"
                 )
         else:
             if not decision.reasons:
@@ -452,9 +455,7 @@ class SubmissionWorkflow:
         self._history.append(entry)
         seq = len(self._history)
         sid = self._input.submission_id
-        workflow.logger.info(
-            "submission %s: %s by %s -> %s", sid, action, actor, state.value
-        )
+        workflow.logger.info("submission %s: %s by %s -> %s", sid, action, actor, state.value)
         snapshot = SubmissionSnapshot(
             submission_id=sid,
             product=self._manifest.product,
@@ -544,5 +545,3 @@ def _scan_dict(scan: ScanSummary) -> dict[str, Any]:
     for finding in data["findings"]:
         finding["severity"] = str(finding["severity"])
     return data
-
-
