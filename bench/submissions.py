@@ -1,4 +1,4 @@
-"""Happy-path submission throughput, as a ratio to bare empty workflows run in the same process.
+"""Happy-path submission throughput, as a ratio to bare empty workflows measured in the same run.
 
     .venv/bin/python -m bench.submissions --n 50 [--concurrency 10] [--db sqlite|postgres]
 
@@ -308,6 +308,7 @@ async def database_url(stack: AsyncExitStack, db: str, tmp: Path, pg_admin: str)
     if db == "sqlite":
         return f"sqlite+aiosqlite:///{tmp / 'storemod.db'}"
     import asyncpg
+    from sqlalchemy.engine import make_url
 
     # Imported here so a SQLite run needs neither pytest nor a PostgreSQL server.
     from tests.conftest_db import PgDatabases
@@ -316,7 +317,8 @@ async def database_url(stack: AsyncExitStack, db: str, tmp: Path, pg_admin: str)
     try:
         url = await databases.create("storemod_bench")
     except (OSError, asyncpg.PostgresError) as err:
-        raise BenchError(f"PostgreSQL at {pg_admin} is not usable: {err}") from None
+        where = make_url(pg_admin).render_as_string(hide_password=True)
+        raise BenchError(f"PostgreSQL at {where} is not usable: {err}") from None
     stack.push_async_callback(databases.drop_all)
     return url
 
@@ -365,7 +367,8 @@ async def run(args: argparse.Namespace) -> Report:
 
         settings = settings_for(db_url, sink, f"bench-{uuid.uuid4().hex[:8]}")
         # The production worker exactly as build_worker makes it, with the baseline
-        # workflow added to the workflows it registers.
+        # workflow added to the workflows it registers (patched only while building;
+        # a second Worker on the same queue is refused by the SDK).
         with mock.patch.object(worker, "WORKFLOWS", (*worker.WORKFLOWS, EmptyWorkflow)):
             bench_worker = worker.build_worker(temporal.client, store, settings)
         await stack.enter_async_context(bench_worker)
@@ -465,7 +468,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--pg-url",
         default=os.environ.get("STOREMOD_TEST_PG_URL", DEFAULT_PG_ADMIN_URL),
         help="PostgreSQL server for --db postgres; a fresh database is created and dropped "
-        "(default: $STOREMOD_TEST_PG_URL or %(default)s)",
+        f"(default: $STOREMOD_TEST_PG_URL, else {DEFAULT_PG_ADMIN_URL})",
     )
     parser.add_argument(
         "--log-file",
