@@ -30,13 +30,15 @@ WORKFLOWS: Sequence[type] = (SubmissionWorkflow,)
 def activities_for(store: Store, settings: Settings) -> list[Any]:
     """Every activity, bound to its dependencies."""
     records = RecordActivities(store)
+    notices = NoticeActivities(store, settings)
     return [
         validate_submission,
         records.record_submission,
         records.record_audit,
         ScanActivities(store).scan_image,
         PublishingActivities(store).publish_listing,
-        NoticeActivities(store, settings).send_notice,
+        notices.send_notice,
+        notices.mark_notice_sent,
     ]
 
 

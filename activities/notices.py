@@ -6,7 +6,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from logs import get_logger
-from models.activity_io import SEND_NOTICE, NoticeRequest
+from models.activity_io import (
+    MARK_NOTICE_SENT,
+    SEND_NOTICE,
+    MarkNoticeRequest,
+    NoticeRequest,
+    NoticeResult,
+)
 from notifications.email import (
     InvalidMessage,
     RelayRejected,
@@ -15,6 +21,7 @@ from notifications.email import (
     send_message,
 )
 from notifications.render import NoticeError, render_notice
+from persistence.errors import StoreUnavailable
 from persistence.store import Store
 from settings import Settings
 
@@ -25,20 +32,22 @@ class NoticeActivities:
         self._settings = settings
 
     @activity.defn(name=SEND_NOTICE)
-    async def send_notice(self, req: NoticeRequest) -> None:
+    async def send_notice(self, req: NoticeRequest) -> NoticeResult:
         """Render and send a notice unless the outbox says the relay already took it.
 
         The outbox row is written before sending and marked after the relay
         accepts, so a retry after acceptance sends nothing. A worker dying in the
-        instant between acceptance and the mark is the one window where a second
-        copy can go out; it carries the same Message-ID, so mail clients fold it.
+        instant between acceptance and the end of this activity is the one window
+        where a second copy can go out; it carries the same Message-ID, so mail
+        clients fold it. A database down at the mark does not widen that window:
+        the activity still succeeds and the workflow marks the row later.
         """
         key = f"{req.key}/{req.recipient}"
         log = get_logger(submission=req.subject_id, notice=req.template, key=key)
         existing = await self._store.get_notice(key)
         if existing is not None and existing.sent_at is not None:
             log.info("notice already sent")
-            return
+            return NoticeResult(outbox_key=key)
         try:
             rendered = render_notice(req.template, req.context)
             message = build_message(rendered, self._settings.mail_from, req.recipient, key)
@@ -66,5 +75,16 @@ class NoticeActivities:
         except RelayRejected as err:
             await self._store.record_notice_error(key, str(err))
             raise ApplicationError(f"relay refused {key}: {err}", non_retryable=True) from err
-        await self._store.mark_notice_sent(key)
+        try:
+            await self._store.mark_notice_sent(key)
+        except StoreUnavailable as err:
+            # The relay has the mail: failing now would send it again on retry.
+            log.warning("notice sent, outbox mark deferred", error=str(err))
+            return NoticeResult(outbox_key=key, marked=False)
         log.info("notice sent")
+        return NoticeResult(outbox_key=key)
+
+    @activity.defn(name=MARK_NOTICE_SENT)
+    async def mark_notice_sent(self, req: MarkNoticeRequest) -> None:
+        """Mark an accepted notice as sent once the database is reachable again."""
+        await self._store.mark_notice_sent(req.outbox_key)

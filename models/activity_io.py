@@ -17,6 +17,7 @@ SCAN_IMAGE = "scan_image"
 PUBLISH_LISTING = "publish_listing"
 RECORD_AUDIT = "record_audit"
 SEND_NOTICE = "send_notice"
+MARK_NOTICE_SENT = "mark_notice_sent"
 
 
 @dataclass
@@ -70,3 +71,21 @@ class NoticeRequest:
     template: str
     context: dict[str, Any]
     subject_id: str = ""  # the submission or listing the notice is about, for logs
+
+
+@dataclass
+class NoticeResult:
+    """Whether the outbox row could be marked sent after the relay accepted the mail.
+
+    When it could not (the database was down), the workflow marks it with
+    ``mark_notice_sent``, retried until the database is back, so a resend never
+    happens because of a database outage.
+    """
+
+    outbox_key: str
+    marked: bool = True
+
+
+@dataclass
+class MarkNoticeRequest:
+    outbox_key: str

@@ -4,6 +4,7 @@ relay is back, and every email arrives exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,6 +13,9 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import asyncpg
+from sqlalchemy.engine import make_url
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from models.submission import Decision, DecisionKind, Reason, Resubmission, SubmissionState
@@ -19,6 +23,7 @@ from notifications.mail_sink import MailSink, read_mail
 from persistence.store import Store
 from settings import Settings
 from tests.conftest import free_port
+from tests.conftest_db import asyncpg_dsn, pg_admin_url
 from tests.support import (
     ALICE,
     MIA,
@@ -27,6 +32,7 @@ from tests.support import (
     eventually,
     load_manifest,
     load_profile,
+    running_worker,
     seed,
     start_submission,
     submission_input,
@@ -121,5 +127,55 @@ async def test_killed_worker_and_smtp_outage_lose_nothing_and_send_nothing_twice
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=30)
+        sink.stop()
+        await store.close()
+
+
+async def test_database_outage_is_survived_without_duplicates(
+    dev_env: WorkflowEnvironment, fresh_pg_url: str, tmp_path: Path
+) -> None:
+    """PostgreSQL refuses every connection for a while mid-submission; the
+    bookkeeping activities retry, and the audit trail ends up complete and single."""
+    folder = copy_examples(tmp_path)
+    profile = load_profile(folder)
+    store = await Store.open(fresh_pg_url)
+    await seed(store, profile)
+    database = make_url(fresh_pg_url).database
+    admin = await asyncpg.connect(asyncpg_dsn(pg_admin_url() or ""))
+    sink = MailSink(tmp_path / "mail")
+    _, smtp_port = sink.start("127.0.0.1", 0)
+    queue = f"dbdown-{uuid.uuid4().hex[:8]}"
+    settings = Settings(database_url=fresh_pg_url, smtp_port=smtp_port, task_queue=queue)
+    client = dev_env.client
+    try:
+        async with running_worker(client, store, settings):
+            inp = submission_input("acme-db-1", profile, load_manifest(folder, tag="1.1"), settings)
+            handle = await start_submission(client, inp, queue)
+            await wait_for_state(handle, SubmissionState.AWAITING_REVIEW)
+            await eventually(lambda: store.list_submissions(state="awaiting_review"))
+
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                database,
+            )
+            await handle.execute_update(
+                SubmissionWorkflow.decide, Decision(MIA, DecisionKind.APPROVE)
+            )
+            await asyncio.sleep(3)  # approval and publication wait on the database
+            assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+
+            final = await asyncio.wait_for(handle.result(), timeout=120)
+        assert final.state == SubmissionState.PUBLISHED
+        actions = [e.action for e in await store.list_audit(subject_id="acme-db-1")]
+        assert actions == ["submitted", "scan_started", "scanned", "approve", "published"]
+        listing = await store.get_listing("acme-db")
+        assert listing is not None and listing.tags[0].colour == "green"
+        subjects = Counter(str(m["Subject"]).split(":")[0] for m in read_mail(sink.folder))
+        assert all(count == 1 for count in subjects.values()) and len(subjects) == 4, subjects
+    finally:
+        await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        await admin.close()
         sink.stop()
         await store.close()

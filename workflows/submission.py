@@ -19,6 +19,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from models.activity_io import (
+        MARK_NOTICE_SENT,
         PUBLISH_LISTING,
         RECORD_AUDIT,
         RECORD_SUBMISSION,
@@ -26,7 +27,9 @@ with workflow.unsafe.imports_passed_through():
         SEND_NOTICE,
         VALIDATE_SUBMISSION,
         AuditRequest,
+        MarkNoticeRequest,
         NoticeRequest,
+        NoticeResult,
         PublishRequest,
         PublishResult,
         SubmissionSnapshot,
@@ -479,16 +482,29 @@ class SubmissionWorkflow:
         self._queue(RECORD_AUDIT, AuditRequest(audit), _RECORD_RETRY)
         if notice is not None:
             context = self._notice_context(entry, extra or {})
-            self._queue(
-                SEND_NOTICE,
-                NoticeRequest(
-                    key=f"{sid}/{seq}/{notice}",
-                    recipient=self._input.profile.email,
-                    template=notice,
-                    context=context,
-                    subject_id=sid,
-                ),
-                _NOTICE_RETRY,
+            request = NoticeRequest(
+                key=f"{sid}/{seq}/{notice}",
+                recipient=self._input.profile.email,
+                template=notice,
+                context=context,
+                subject_id=sid,
+            )
+            self._effects.append(lambda: self._send_notice(request))
+
+    async def _send_notice(self, request: NoticeRequest) -> None:
+        result = await workflow.execute_activity(
+            SEND_NOTICE,
+            request,
+            result_type=NoticeResult,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=_NOTICE_RETRY,
+        )
+        if result is not None and not result.marked:
+            await workflow.execute_activity(
+                MARK_NOTICE_SENT,
+                MarkNoticeRequest(result.outbox_key),
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=_RECORD_RETRY,
             )
 
     def _queue(self, activity: str, arg: Any, retry: RetryPolicy) -> None:
