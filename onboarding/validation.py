@@ -30,7 +30,7 @@ from email_validator import EmailNotValidError, validate_email
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
-from models.onboarding import Platform, Problem, ProductManifest, PublisherProfile
+from models.onboarding import Platform, Problem, ProductManifest, PublisherProfile, Tier
 
 __all__ = [
     "CATEGORIES",
@@ -461,7 +461,8 @@ class _Checker:
 
 # --------------------------------------------------------------------------- profile
 
-_PROFILE_FIELDS = ("id", "legal_name", "website", "phone", "email", "logo", "story")
+# The accepted fields are the models' own, so a new model field cannot be refused as unknown.
+_PROFILE_FIELDS = tuple(PublisherProfile.model_fields)
 
 
 def validate_profile(raw: object, base_dir: Path) -> tuple[PublisherProfile | None, list[Problem]]:
@@ -496,23 +497,8 @@ def validate_profile(raw: object, base_dir: Path) -> tuple[PublisherProfile | No
 
 # --------------------------------------------------------------------------- manifest
 
-_MANIFEST_FIELDS = (
-    "product",
-    "name",
-    "icon",
-    "short_description",
-    "category",
-    "tags",
-    "long_description",
-    "screenshots",
-    "support_link",
-    "platform",
-    "installation",
-    "license_link",
-    "tiers",
-    "support",
-)
-_TIER_FIELDS = ("name", "description", "price", "source")
+_MANIFEST_FIELDS = tuple(ProductManifest.model_fields)
+_TIER_FIELDS = tuple(Tier.model_fields)
 _PRICE_FIELDS = ("amount", "currency")
 _SOURCE_FIELDS = ("repository", "tags")
 _SUPPORT_FIELDS = ("website", "email", "sla")
