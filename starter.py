@@ -7,23 +7,20 @@ non-zero exit, with nothing changed; tracebacks are for bugs only.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import re
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -31,7 +28,17 @@ from temporalio.service import RPCError, RPCStatusCode
 # typer vendors click; its exceptions are what a bad command line raises.
 from typer._click import exceptions as click_errors
 
-from connection import connect
+from cli.session import (
+    Session,
+    UserError,
+    acting_user_name,
+    fail,
+    load_settings,
+    out,
+    report_problems,
+    run,
+    set_acting_user,
+)
 from logs import configure
 from models.identity import Actor, Role
 from models.onboarding import ProductManifest
@@ -50,8 +57,7 @@ from models.submission import (
     Withdrawal,
 )
 from onboarding.validation import DocumentError, load_document, validate_manifest, validate_profile
-from persistence.store import ConflictError, DuplicateError, Store, StoreUnavailable
-from settings import Settings
+from persistence.store import ConflictError, DuplicateError, StoreUnavailable
 from workflows.submission import SubmissionWorkflow, workflow_id_for
 
 T = TypeVar("T")
@@ -72,114 +78,6 @@ app.add_typer(publisher_app, name="publisher")
 app.add_typer(listing_app, name="listing")
 app.add_typer(advisories_app, name="advisories")
 
-# Off a terminal (pipes, tests) rich would wrap at 80 columns and cut CVE ids.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-_state: dict[str, Any] = {"as": None}
-
-
-class UserError(Exception):
-    """A mistake of the user's: printed as one line, exit code 2."""
-
-
-# ------------------------------------------------------------------ plumbing
-
-
-def fail(message: str) -> NoReturn:
-    raise UserError(message)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        fail(f"invalid setting {where}: {first['msg']}")
-
-
-def command(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async command body with the settings, a store and clean user errors."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        asyncio.run(func(*args, **kwargs))
-
-    return wrapper
-
-
-class Session:
-    """What one CLI invocation talks to: settings, the database, Temporal (lazily)."""
-
-    def __init__(self, settings: Settings, store: Store) -> None:
-        self.settings = settings
-        self.store = store
-        self._client: Client | None = None
-
-    async def client(self) -> Client:
-        if self._client is None:
-            try:
-                self._client = await connect(self.settings)
-            except RuntimeError as err:
-                fail(
-                    f"cannot reach Temporal at {self.settings.temporal_address} ({err}); "
-                    "is `storemod dev` (or your cluster) running?"
-                )
-        return self._client
-
-    async def actor(self) -> Actor:
-        """The acting user named by --as / STOREMOD_AS."""
-        name = _state["as"]
-        if not name:
-            fail("say who acts: --as USER (or STOREMOD_AS=USER)")
-        user = await self.store.get_user(name)
-        if user is None:
-            fail(f"unknown user {name!r}; an admin adds users with `storemod user add`")
-        return user
-
-    async def require(self, *roles: Role) -> Actor:
-        actor = await self.actor()
-        if actor.role not in roles:
-            allowed = " or ".join(r.value for r in roles)
-            fail(f"{actor.name} is a {actor.role.value}; this needs a {allowed}")
-        return actor
-
-    async def audit_refusal(self, actor: Actor, action: str, subject: str, why: str) -> None:
-        """A refused action is audited as refused, not applied."""
-        await self.store.append_audit(
-            AuditEvent(
-                key=f"refused/{uuid.uuid4()}",
-                actor=actor.name,
-                action=action,
-                subject_type="submission",
-                subject_id=subject,
-                at=datetime.now(UTC),
-                reason=why,
-                outcome="refused",
-            )
-        )
-
-
-async def open_session() -> Session:
-    settings = load_settings()
-    try:
-        store = await Store.open(settings.db_url)
-    except StoreUnavailable as err:
-        fail(str(err))
-    return Session(settings, store)
-
-
-def run(body: Callable[[Session], Awaitable[None]]) -> None:
-    """Open a session, run ``body``, close the session."""
-
-    async def _main() -> None:
-        session = await open_session()
-        try:
-            await body(session)
-        finally:
-            await session.store.close()
-
-    asyncio.run(_main())
-
 
 def load_manifest(path: Path) -> ProductManifest:
     raw = load_document(path)
@@ -187,11 +85,6 @@ def load_manifest(path: Path) -> ProductManifest:
     if problems or manifest is None:
         report_problems(path, problems)
     return manifest
-
-
-def report_problems(path: Path, problems: list[Any]) -> NoReturn:
-    lines = "\n".join(f"  {p.field}: {p.message}" for p in problems)
-    fail(f"{path} has {len(problems)} problem(s); nothing was changed:\n{lines}")
 
 
 async def owned_submission(session: Session, submission_id: str, actor: Actor) -> Any:
@@ -269,7 +162,7 @@ def main_options(
     ),
 ) -> None:
     """storemod: submit, moderate and publish container-image products."""
-    _state["as"] = as_user
+    set_acting_user(as_user)
     # Commands print their results; only warnings and errors of the libraries are logged.
     configure(load_settings().log_format, level=logging.WARNING)
 
@@ -357,7 +250,7 @@ def publisher_register(profile_file: Path = typer.Argument(..., help="Profile YA
     """Register (or update) your publisher profile; you become its member."""
 
     async def body(session: Session) -> None:
-        name = _state["as"]
+        name = acting_user_name()
         if not name:
             fail("say who acts: --as USER (or STOREMOD_AS=USER)")
         raw = load_document(profile_file)

@@ -1,0 +1,1 @@
+"""The `storemod` command line, by concern; `starter.py` assembles it."""
