@@ -54,6 +54,21 @@ class Settings(BaseSettings):
 
     log_format: str = "auto"  # auto | json | console
 
+    # Scanner: registries, and limits against hostile images (see scanner/limits.py)
+    # host[:port] -> "user:password" for basic auth and token requests; never logged.
+    scanner_registry_auth: dict[str, SecretStr] = Field(default_factory=dict)
+    scanner_plain_http_registries: list[str] = Field(default_factory=list)  # host[:port]
+    # Loopback, link-local and private addresses are refused unless listed here (CIDR).
+    scanner_allowed_networks: list[str] = Field(default_factory=list)
+    scanner_max_layers: int = Field(default=128, gt=0)
+    scanner_max_manifest_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    scanner_max_expanded_bytes: int = Field(default=16 * 1024**3, gt=0)
+    scanner_max_ratio: float = Field(default=200.0, gt=1)
+    scanner_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    scanner_read_timeout_seconds: float = Field(default=60.0, gt=0)
+    scanner_total_timeout_seconds: float = Field(default=1800.0, gt=0)
+    # End of the scanner block
+
     @field_validator("abandon_after", "abandon_warning_before")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:

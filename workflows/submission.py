@@ -9,7 +9,6 @@ applied and a slow SMTP relay never blocks a moderator.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
@@ -17,19 +16,17 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from workflows.effects import RECORD_RETRY, EffectQueue
+
 with workflow.unsafe.imports_passed_through():
     from models.activity_io import (
-        MARK_NOTICE_SENT,
         PUBLISH_LISTING,
         RECORD_AUDIT,
         RECORD_SUBMISSION,
         SCAN_IMAGE,
-        SEND_NOTICE,
         VALIDATE_SUBMISSION,
         AuditRequest,
-        MarkNoticeRequest,
         NoticeRequest,
-        NoticeResult,
         PublishRequest,
         PublishResult,
         SubmissionSnapshot,
@@ -58,11 +55,6 @@ with workflow.unsafe.imports_passed_through():
 SYSTEM_ACTOR = "storemod"
 BLOCKING_CLASSES = frozenset({SeverityClass.CRITICAL, SeverityClass.MAJOR})
 
-# Bookkeeping activities must survive a database outage: retry without limit,
-# backing off to one attempt a minute.
-_RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
-# Mail is retried for as long as the relay needs; the outbox keeps it single.
-_NOTICE_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 _SCAN_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=5)
 
 
@@ -85,14 +77,13 @@ class SubmissionWorkflow:
         self._scans: list[ScanSummary] = []
         self._exceptions: list[CveException] = []
         self._problems: list[str] = []
-        self._effects: list[Callable[[], Awaitable[Any]]] = []
-        self._draining = False
+        self._effects = EffectQueue()
 
     # ---------------------------------------------------------------- run
 
     @workflow.run
     async def run(self, inp: SubmissionInput) -> SubmissionStatus:
-        drain = asyncio.create_task(self._drain_effects())
+        drain = asyncio.create_task(self._effects.drain_forever())
         self._transition(
             SubmissionState.VALIDATING, inp.submitted_by, "submitted", notice="submission_received"
         )
@@ -103,7 +94,7 @@ class SubmissionWorkflow:
             await self._await_moderation_or_publisher()
             if self._state == SubmissionState.APPROVED:
                 await self._publish()
-        await workflow.wait_condition(lambda: not self._effects and not self._draining)
+        await workflow.wait_condition(self._effects.idle)
         await workflow.wait_condition(workflow.all_handlers_finished)
         drain.cancel()
         return self.status()
@@ -115,7 +106,7 @@ class SubmissionWorkflow:
             ValidationRequest(self._input.submission_id, self._input.profile, self._manifest),
             result_type=ValidationResult,
             start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=_RECORD_RETRY,
+            retry_policy=RECORD_RETRY,
         )
         if self._state in TERMINAL_STATES:
             return
@@ -221,7 +212,7 @@ class SubmissionWorkflow:
             ),
             result_type=PublishResult,
             start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=_RECORD_RETRY,
+            retry_policy=RECORD_RETRY,
         )
         self._transition(
             SubmissionState.PUBLISHED,
@@ -478,8 +469,8 @@ class SubmissionWorkflow:
             reason="; ".join(_reason_line(r) for r in entry.reasons) or comment,
             details={"state": state.value, "revision": self._revision, **(extra or {})},
         )
-        self._queue(RECORD_SUBMISSION, snapshot, _RECORD_RETRY)
-        self._queue(RECORD_AUDIT, AuditRequest(audit), _RECORD_RETRY)
+        self._effects.activity(RECORD_SUBMISSION, snapshot)
+        self._effects.activity(RECORD_AUDIT, AuditRequest(audit))
         if notice is not None:
             context = self._notice_context(entry, extra or {})
             request = NoticeRequest(
@@ -489,43 +480,7 @@ class SubmissionWorkflow:
                 context=context,
                 subject_id=sid,
             )
-            self._effects.append(lambda: self._send_notice(request))
-
-    async def _send_notice(self, request: NoticeRequest) -> None:
-        result = await workflow.execute_activity(
-            SEND_NOTICE,
-            request,
-            result_type=NoticeResult,
-            start_to_close_timeout=timedelta(minutes=1),
-            retry_policy=_NOTICE_RETRY,
-        )
-        if result is not None and not result.marked:
-            await workflow.execute_activity(
-                MARK_NOTICE_SENT,
-                MarkNoticeRequest(result.outbox_key),
-                start_to_close_timeout=timedelta(minutes=1),
-                retry_policy=_RECORD_RETRY,
-            )
-
-    def _queue(self, activity: str, arg: Any, retry: RetryPolicy) -> None:
-        self._effects.append(
-            lambda: workflow.execute_activity(
-                activity,
-                arg,
-                start_to_close_timeout=timedelta(minutes=1),
-                retry_policy=retry,
-            )
-        )
-
-    async def _drain_effects(self) -> None:
-        while True:
-            await workflow.wait_condition(lambda: bool(self._effects))
-            self._draining = True
-            try:
-                while self._effects:
-                    await self._effects.pop(0)()
-            finally:
-                self._draining = False
+            self._effects.notice(request)
 
     def _notice_context(self, entry: HistoryEntry, extra: dict[str, Any]) -> dict[str, Any]:
         return {
