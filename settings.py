@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -19,6 +20,8 @@ from pydantic_settings import (
 )
 
 DEFAULT_DATA_DIR = Path(".storemod")
+# Nothing is purged from the audit trail before this age (the database enforces it too).
+AUDIT_RETENTION_FLOOR = timedelta(days=180)
 
 
 class Settings(BaseSettings):
@@ -52,6 +55,9 @@ class Settings(BaseSettings):
     abandon_after: timedelta = Field(default=timedelta(days=30))
     abandon_warning_before: timedelta = Field(default=timedelta(days=7))
 
+    # SLA clocks of published listings (72 h / 7 d are the store's promise, not settings)
+    sla_reminder_before: timedelta = Field(default=timedelta(hours=24))
+
     log_format: str = "auto"  # auto | json | console
 
     # Scanner: registries, and limits against hostile images (see scanner/limits.py)
@@ -69,11 +75,37 @@ class Settings(BaseSettings):
     scanner_total_timeout_seconds: float = Field(default=1800.0, gt=0)
     # End of the scanner block
 
-    @field_validator("abandon_after", "abandon_warning_before")
+    # Notices, audit retention, monthly reports (issue 5)
+    # An undeliverable notice is retried this long after it was first queued, then marked failed.
+    notice_retry_window: timedelta = Field(default=timedelta(days=1))
+    # Audit rows older than this are purged daily; never less than AUDIT_RETENTION_FLOOR.
+    audit_retention: timedelta = Field(default=timedelta(days=365))
+    # The store's share of each publisher's net sales (gross - refunds - taxes), in percent.
+    store_fee_percent: Decimal = Field(default=Decimal("20"), ge=0, lt=100)
+    # End of the notices block
+
+    @field_validator("abandon_after", "abandon_warning_before", "sla_reminder_before")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("notice_retry_window")
+    @classmethod
+    def _positive_window(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be a positive duration")
+        return value
+
+    @field_validator("audit_retention")
+    @classmethod
+    def _retention_floor(cls, value: timedelta) -> timedelta:
+        if value < AUDIT_RETENTION_FLOOR:
+            raise ValueError(
+                f"audit retention of {value.days} days is below the floor of "
+                f"{AUDIT_RETENTION_FLOOR.days} days: audit events are kept at least that long"
+            )
         return value
 
     @field_validator("log_format")

@@ -28,6 +28,10 @@ from temporalio.service import RPCError, RPCStatusCode
 # typer vendors click; its exceptions are what a bad command line raises.
 from typer._click import exceptions as click_errors
 
+from cli.audit import audit as audit_command
+from cli.events import events_app
+from cli.notices import notices_app
+from cli.reports import report as report_command
 from cli.session import (
     Session,
     UserError,
@@ -77,6 +81,8 @@ app.add_typer(user_app, name="user")
 app.add_typer(publisher_app, name="publisher")
 app.add_typer(listing_app, name="listing")
 app.add_typer(advisories_app, name="advisories")
+app.add_typer(notices_app, name="notices")
+app.add_typer(events_app, name="events")
 
 
 def load_manifest(path: Path) -> ProductManifest:
@@ -627,19 +633,45 @@ def advisories_import(
 # ------------------------------------------------------------------ audit
 
 
-@app.command()
-def audit(
-    subject: str = typer.Option(None, help="Only events about this submission/product/user."),
-    actor: str = typer.Option(None, help="Only events by this user."),
+app.command("audit")(audit_command)
+app.command("report")(report_command)
+
+
+# ------------------------------------------------------------------ scanner (cli/scan.py)
+
+from cli.scan import OutputFormat  # noqa: E402 - kept next to the commands that use it
+
+scanner_app = typer.Typer(help="Scanner adapters (Harbor API).", no_args_is_help=True)
+app.add_typer(scanner_app, name="scanner")
+
+
+@app.command("scan")
+def scan(
+    ref: str = typer.Argument(
+        ..., help="docker://HOST/REPO[:TAG|@sha256:...], oci:PATH[:TAG] or docker-archive:PATH"
+    ),
+    output: OutputFormat | None = typer.Option(
+        None, "--format", help="table (default on a terminal), json or cyclonedx"
+    ),
+    platform: str | None = typer.Option(
+        None, "--platform", help="os/arch to pick in image indexes (linux/amd64), or all"
+    ),
 ) -> None:
-    """Print audit events as JSON lines (moderators and admins)."""
+    """Scan an image against the stored advisories and print the report."""
+    from cli.scan import scan_command
 
-    async def body(session: Session) -> None:
-        await session.require(Role.MODERATOR, Role.ADMIN)
-        for ev in await session.store.list_audit(subject_id=subject, actor=actor):
-            print(json.dumps(asdict(ev), default=str))
+    scan_command(ref, output, platform)
 
-    run(body)
+
+@scanner_app.command("serve")
+def scanner_serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+) -> None:
+    """Serve the built-in scanner over the Harbor Pluggable Scanner Adapter API v1."""
+    from cli.scan import serve_command
+
+    serve_command(host, port)
 
 
 # ------------------------------------------------------------------ entry

@@ -10,27 +10,42 @@ import signal
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.audit_retention import AuditRetentionActivities
+from activities.listings import ListingActivities
 from activities.notices import NoticeActivities
 from activities.publishing import PublishingActivities
 from activities.records import RecordActivities
+from activities.reports import ReportActivities
 from activities.scanning import ScanActivities
 from activities.validation import validate_submission
 from connection import connect
 from logs import configure, get_logger
 from persistence.store import Store
+from schedules import ensure_schedules
 from settings import Settings
+from workflows.audit_retention import AuditRetentionWorkflow
+from workflows.listing import ListingWorkflow
+from workflows.reports import MonthlyReportsWorkflow, MonthlyReportWorkflow
 from workflows.submission import SubmissionWorkflow
 
-WORKFLOWS: Sequence[type] = (SubmissionWorkflow,)
+WORKFLOWS: Sequence[type] = (
+    SubmissionWorkflow,
+    ListingWorkflow,
+    AuditRetentionWorkflow,
+    MonthlyReportsWorkflow,
+    MonthlyReportWorkflow,
+)
 
 
-def activities_for(store: Store, settings: Settings) -> list[Any]:
+def activities_for(client: Client, store: Store, settings: Settings) -> list[Any]:
     """Every activity, bound to its dependencies."""
     records = RecordActivities(store)
     notices = NoticeActivities(store, settings)
+    listings = ListingActivities(store, notices, client, settings)
     return [
         validate_submission,
         records.record_submission,
@@ -39,6 +54,23 @@ def activities_for(store: Store, settings: Settings) -> list[Any]:
         PublishingActivities(store).publish_listing,
         notices.send_notice,
         notices.mark_notice_sent,
+        listings.record_listing_state,
+        listings.notify_subscribers,
+        listings.announce_revision,
+        *report_and_retention_activities(store, settings, notices),
+    ]
+
+
+def report_and_retention_activities(
+    store: Store, settings: Settings, notices: NoticeActivities
+) -> list[Any]:
+    """The monthly report and audit retention activities (issue 5)."""
+    reports = ReportActivities(store, settings, notices)
+    return [
+        reports.list_publishers,
+        reports.monthly_report_totals,
+        reports.send_monthly_report,
+        AuditRetentionActivities(store, settings).purge_audit,
     ]
 
 
@@ -48,7 +80,7 @@ def build_worker(client: Client, store: Store, settings: Settings) -> Worker:
         client,
         task_queue=settings.task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities_for(store, settings),
+        activities=activities_for(client, store, settings),
         # Scans read whole images in threads; keep a 2-core box responsive.
         max_concurrent_activities=20,
     )
@@ -58,6 +90,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Connect, run until ``stop`` is set, then shut down gracefully."""
     log = get_logger(task_queue=settings.task_queue)
     client = await connect(settings)
+    await ensure_schedules(client, settings)
     store = await Store.open(settings.db_url)
     try:
         async with build_worker(client, store, settings):
@@ -70,7 +103,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 def main() -> None:
     """Entry point of ``storemod worker``."""
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise SystemExit(f"error: invalid setting {where}: {first['msg']}") from None
     configure(settings.log_format)
 
     async def _run() -> None:

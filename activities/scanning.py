@@ -1,9 +1,8 @@
-"""scan_image: inventory an image, match it against stored advisories, keep the report."""
+"""scan_image: ask the configured scanner about an image, keep the report, summarise it."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
 from typing import Any
 
 from temporalio import activity
@@ -13,17 +12,26 @@ from models.activity_io import SCAN_IMAGE
 from models.scan import ScanColour, ScanRequest, ScanSummary
 from persistence.store import Store
 from scanner.image import ImageError
-from scanner.inventory import Inventory, read_inventory
-from scanner.matching import match
-from scanner.severity import related_ids
-from scanner.summary import summarise
+from scanner.interface import BuiltinScanner, Scanner, ScanResult
+from scanner.limits import ScanOptions
+from scanner.summary import colour_of, count_by_class
 
 _HEARTBEAT_SECONDS = 10.0
 
 
 class ScanActivities:
-    def __init__(self, store: Store) -> None:
+    """``scanner`` defaults to the built-in one, configured from the settings."""
+
+    def __init__(self, store: Store, scanner: Scanner | None = None) -> None:
         self._store = store
+        self._scanner = scanner
+
+    def scanner(self) -> Scanner:
+        if self._scanner is None:
+            from settings import Settings
+
+            self._scanner = BuiltinScanner(self._store, ScanOptions.from_settings(Settings()))
+        return self._scanner
 
     @activity.defn(name=SCAN_IMAGE)
     async def scan_image(self, req: ScanRequest) -> ScanSummary:
@@ -31,7 +39,7 @@ class ScanActivities:
         not a worker failure: the summary carries the error and the workflow asks for a fix."""
         log = get_logger(submission=req.submission_id, tier=req.tier, tag=req.tag)
         try:
-            inventory = await _with_heartbeat(asyncio.to_thread(read_inventory, req.image_ref))
+            result = await _with_heartbeat(self.scanner().scan(req.image_ref))
         except ImageError as err:
             log.warning("image unreadable", image=req.image_ref, error=str(err))
             return ScanSummary(
@@ -44,20 +52,12 @@ class ScanActivities:
                 colour=ScanColour.GREEN,
                 error=str(err),
             )
-        names = {c.name for c in inventory.components} | {
-            c.source_name for c in inventory.components if c.source_name
-        }
-        advisories = await self._store.advisories_for(inventory.ecosystem, names)
-        wanted = set().union(*(related_ids(a) for a in advisories)) if advisories else set()
-        related = await self._store.advisories_by_ids(wanted) if wanted else {}
-        findings = match(inventory.components, advisories, related)
-        summary = summarise(req.tier, req.tag, inventory, findings)
-        await self._store.save_scan(
-            req.submission_id, req.revision, summary, _report(inventory, summary)
-        )
+        summary = summary_of(req, result)
+        await self._store.save_scan(req.submission_id, req.revision, summary, result.report())
         log.info(
             "scanned",
             image=req.image_ref,
+            scanner=result.scanner,
             digest=summary.digest,
             components=summary.component_count,
             colour=summary.colour.value,
@@ -66,18 +66,20 @@ class ScanActivities:
         return summary
 
 
-def _report(inventory: Inventory, summary: ScanSummary) -> dict[str, Any]:
-    """The full private report: every component per layer, the config, the findings."""
-    return {
-        "image_ref": inventory.ref,
-        "digest": inventory.digest,
-        "os": {"id": inventory.os_id, "version": inventory.os_version},
-        "ecosystem": inventory.ecosystem,
-        "layers": [asdict(layer) for layer in inventory.layers],
-        "components": [asdict(c) for c in inventory.components],
-        "config": inventory.config,
-        "findings": [asdict(f) for f in summary.findings],
-    }
+def summary_of(req: ScanRequest, result: ScanResult) -> ScanSummary:
+    """What the workflow keeps of a scan result."""
+    counts = count_by_class(result.findings)
+    return ScanSummary(
+        tier=req.tier,
+        tag=req.tag,
+        image_ref=req.image_ref,
+        digest=result.digest,
+        os=result.os,
+        component_count=len(result.components),
+        colour=colour_of(counts),
+        findings=list(result.findings),
+        counts=counts,
+    )
 
 
 async def _with_heartbeat(work: Any) -> Any:

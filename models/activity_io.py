@@ -18,6 +18,9 @@ PUBLISH_LISTING = "publish_listing"
 RECORD_AUDIT = "record_audit"
 SEND_NOTICE = "send_notice"
 MARK_NOTICE_SENT = "mark_notice_sent"
+RECORD_LISTING_STATE = "record_listing_state"
+NOTIFY_SUBSCRIBERS = "notify_subscribers"
+ANNOUNCE_REVISION = "announce_revision"
 
 
 @dataclass
@@ -89,3 +92,19 @@ class NoticeResult:
 @dataclass
 class MarkNoticeRequest:
     outbox_key: str
+
+
+@dataclass
+class ListingStateChange:
+    product: str
+    state: str
+
+
+@dataclass
+class SubscriberNotice:
+    """One notice to every subscriber of a product (downloaded it, opted in to notices)."""
+
+    key: str  # event key; each subscriber's copy is keyed by it and their address
+    product: str
+    template: str
+    context: dict[str, Any]

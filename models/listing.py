@@ -72,7 +72,28 @@ class FindingsReport:
     digest: str
     findings: list[Finding]
     source: str  # "revision", "rescan" or "feed"
-    revision: int | None = None  # set for a newly approved revision
+
+
+@dataclass
+class RevisionReport:
+    """A newly approved revision: every tag it publishes, and its moderation exceptions."""
+
+    revision: int
+    submission_id: str
+    tags: list[FindingsReport]
+    exceptions: list["ListingException"] = field(default_factory=list)
+
+
+@dataclass
+class RevisionAnnouncement:
+    """What a submission hands to its product's ListingWorkflow once published."""
+
+    product: str
+    product_name: str
+    publisher_id: str
+    publisher_name: str
+    publisher_email: str
+    revision: RevisionReport
 
 
 @dataclass

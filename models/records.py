@@ -72,3 +72,4 @@ class NoticeRecord:
     sent_at: datetime | None = None
     attempts: int = 0
     last_error: str | None = None
+    failed_at: datetime | None = None  # retry window over or relay refused: resend by hand

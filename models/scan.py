@@ -33,6 +33,7 @@ class Component:
     layer_index: int
     layer_digest: str
     source_name: str | None = None  # Debian source package, when different
+    location: str | None = None  # metadata file of a language package (PyPI, npm)
 
 
 @dataclass

@@ -19,6 +19,9 @@ structured keys:
   (``dataclasses.asdict`` of ``models.submission.Reason`` fits).
 - ``problems``: list of ``{"field": str, "message": str}``.
 - ``manifest``: ``ProductManifest.model_dump(mode="json")``.
+- ``report`` (monthly_report): ``reports.monthly.MonthlyReport.context()``; ``month``: "YYYY-MM".
+- ``reason`` of the ``*_subscriber`` notices is shown through the ``public_reason`` filter:
+  anything that names a CVE, an advisory or a severity becomes "a security issue".
 - ``comment``, ``justification``, ``expires_at``, ``deadline``, ``listing_url``: strings
   (dates already formatted for people, e.g. "2025-03-01 14:00 UTC").
 """
@@ -126,6 +129,68 @@ _SPECS = [
         subject="[{{ product_name }}] Submission {{ submission_id }} abandoned",
         event="no publisher answer for abandon_after",
         optional={"comment": ""},
+    ),
+    NoticeSpec(
+        name="sla_started",
+        subject="[{{ product_name }}] {{ severity | capitalize }} {{ cve }}: fix by {{ deadline }}",
+        event="a rescan or a new advisory finds a critical or major CVE in a published listing",
+        keys=(
+            "cve",
+            "severity",
+            "deadline",
+            "package",
+            "installed_version",
+            "fixed_version",
+            "cvss_score",
+        ),
+    ),
+    NoticeSpec(
+        name="sla_reminder",
+        subject="[{{ product_name }}] Reminder: fix {{ cve }} by {{ deadline }}",
+        event="an SLA clock nears its deadline with the finding still open",
+        keys=("cve", "severity", "deadline"),
+    ),
+    NoticeSpec(
+        name="listing_hold",
+        subject="[{{ product_name }}] Listing on hold until {{ deadline }}",
+        event="an SLA deadline is missed, or a moderator holds the listing (to the publisher)",
+        keys=("reason", "deadline"),
+    ),
+    NoticeSpec(
+        name="listing_hold_subscriber",
+        subject="[{{ product_name }}] On hold in the store",
+        event="a listing goes on hold (to each subscriber; no CVE details)",
+        keys=("reason",),
+    ),
+    NoticeSpec(
+        name="listing_restored",
+        subject="[{{ product_name }}] Listing restored",
+        event="a held listing is fixed in time, or a moderator restores it (to the publisher)",
+        keys=("reason",),
+    ),
+    NoticeSpec(
+        name="listing_restored_subscriber",
+        subject="[{{ product_name }}] Restored in the store",
+        event="a held listing is restored (to each subscriber)",
+        keys=("reason",),
+    ),
+    NoticeSpec(
+        name="listing_revoked",
+        subject="[{{ product_name }}] Listing revoked",
+        event="a hold expires unfixed after one month, or a moderator revokes (to the publisher)",
+        keys=("reason",),
+    ),
+    NoticeSpec(
+        name="listing_revoked_subscriber",
+        subject="[{{ product_name }}] Revoked from the store",
+        event="a listing is revoked (to each subscriber)",
+        keys=("reason",),
+    ),
+    NoticeSpec(
+        name="monthly_report",
+        subject="[{{ publisher_name }}] Store report for {{ month }}",
+        event="the monthly report schedule, on the 1st, for the previous month (to the publisher)",
+        keys=("month", "report"),
     ),
 ]
 

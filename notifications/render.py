@@ -124,6 +124,24 @@ def colour_hex(colour: Any) -> str:
     return COLOUR_HEX.get(str(colour), "#888888")
 
 
+# Advisory ids (CVE-2024-1234, GHSA-xxxx-…, DSA-5678-1, …), CVSS, class names, package talk:
+# subscribers learn that there is a security issue, never which one (it may be unfixed).
+_SECURITY_DETAIL = re.compile(
+    r"\b(?:CVE|GHSA|DSA|DLA|USN|RHSA|ALSA|RUSTSEC|PYSEC|GO|OSV)-[\w-]+"
+    r"|cvss|vulnerab|exploit|advisor|critical|major|minor|severity|finding|package|version",
+    re.IGNORECASE,
+)
+PUBLIC_SECURITY_REASON = "a security issue"
+
+
+def public_reason(reason: Any) -> str:
+    """The reason as a subscriber may read it: any security detail becomes 'a security issue'."""
+    text = " ".join(str(reason or "").split())
+    if not text or _SECURITY_DETAIL.search(text):
+        return PUBLIC_SECURITY_REASON
+    return text
+
+
 # --------------------------------------------------------------------------- context
 
 
@@ -228,6 +246,7 @@ def _environment() -> Environment:
         by_severity=by_severity,
         short_digest=short_digest,
         colour_hex=colour_hex,
+        public_reason=public_reason,
     )
     env.globals["SEVERITY_ORDER"] = SEVERITY_ORDER
     return env

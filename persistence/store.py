@@ -16,7 +16,8 @@ import dataclasses
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
@@ -55,7 +56,9 @@ from persistence.migrate import current_revision, head_revision, upgrade_engine
 from persistence.tables import (
     AdvisoryPackageRow,
     AdvisoryRow,
+    AuditPurgeRow,
     AuditRow,
+    ConsumerEventRow,
     ListingRow,
     NoticeRow,
     PublisherRow,
@@ -63,6 +66,8 @@ from persistence.tables import (
     SubmissionRow,
     UserRow,
 )
+from reports.events import ConsumerEvent, EventKind
+from settings import AUDIT_RETENTION_FLOOR
 
 # A submission in one of these states is finished; any other state is open.
 CLOSED_SUBMISSION_STATES = frozenset({"published", "rejected", "withdrawn", "abandoned"})
@@ -176,6 +181,23 @@ def _notice(row: NoticeRow) -> NoticeRecord:
         sent_at=row.sent_at,
         attempts=row.attempts,
         last_error=row.last_error,
+        failed_at=row.failed_at,
+    )
+
+
+def _consumer_event(row: ConsumerEventRow) -> ConsumerEvent:
+    return ConsumerEvent(
+        event_id=row.event_id,
+        kind=EventKind(row.kind),
+        at=row.at,
+        customer=row.customer,
+        product=row.product,
+        tier=row.tier,
+        customer_type=row.customer_type,
+        amount=None if row.amount is None else Decimal(row.amount),
+        currency=row.currency,
+        notify_opt_in=row.notify_opt_in,
+        subscription=row.subscription,
     )
 
 
@@ -927,6 +949,314 @@ class Store:
         query = query.order_by(col(NoticeRow.created_at), col(NoticeRow.key))
         async with self._session() as s:
             return [_notice(row) for row in (await s.exec(query)).all()]
+
+    # --- outbox: stored messages, failures, resends (issue 5) -------------------------
+
+    async def claim_notice_message(
+        self, key: str, recipient: str, subject: str, template: str, message: str
+    ) -> tuple[NoticeRecord, str]:
+        """``claim_notice`` that also keeps the rendered message: the first claim stores
+        ``message``, later claims return the stored one, so every attempt (and a resend)
+        sends the same bytes, with the same Message-ID and Date."""
+        record = await self.claim_notice(key, recipient, subject, template)
+        async with self._session(write=True) as s:
+            await s.exec(
+                update(NoticeRow)
+                .where(col(NoticeRow.key) == key, col(NoticeRow.message).is_(None))
+                .values(message=message),
+                execution_options={"synchronize_session": False},
+            )
+            stored = (await s.exec(select(NoticeRow.message).where(NoticeRow.key == key))).one()
+        return record, stored or message
+
+    async def mark_notice_failed(self, key: str, error: str) -> NoticeRecord:
+        """Give up on an unsent notice (retry window over, relay refused): it waits for a
+        resend. A notice already sent stays sent."""
+        async with self._session(write=True) as s:
+            row = await s.get(NoticeRow, key)
+            if row is None:
+                raise NotFoundError(f"no notice {key!r}")
+            if row.sent_at is None:
+                row.last_error = error
+                if row.failed_at is None:
+                    row.failed_at = _now()
+            return _notice(row)
+
+    async def list_failed_notices(self) -> list[NoticeRecord]:
+        """Notices given up on and not resent yet, oldest first."""
+        query = (
+            select(NoticeRow)
+            .where(col(NoticeRow.failed_at).is_not(None), col(NoticeRow.sent_at).is_(None))
+            .order_by(col(NoticeRow.created_at), col(NoticeRow.key))
+        )
+        async with self._session() as s:
+            return [_notice(row) for row in (await s.exec(query)).all()]
+
+    async def begin_resend(self, key: str) -> tuple[NoticeRecord, str]:
+        """Take a failed notice back for one resend: (its record, its stored message).
+
+        Only one caller wins: the row leaves the failed state in this transaction,
+        so a second concurrent resend gets ``ConflictError``. The caller sends, then
+        ``mark_notice_sent`` (or ``mark_notice_failed`` again if the relay is still down).
+        """
+        async with self._session(write=True) as s:
+            row = await s.get(NoticeRow, key)
+            if row is None:
+                raise NotFoundError(f"no notice {key!r}")
+            if row.sent_at is not None:
+                raise ConflictError(
+                    f"notice {key!r} was already sent at {row.sent_at:%Y-%m-%d %H:%M:%S} UTC"
+                )
+            if row.failed_at is None:
+                raise ConflictError(
+                    f"notice {key!r} has not failed: it is still being retried "
+                    f"({row.attempts} attempt(s) so far)"
+                )
+            if row.message is None:
+                raise ConflictError(
+                    f"notice {key!r} could not even be built ({row.last_error}); "
+                    "it cannot be resent as it is"
+                )
+            row.failed_at = None
+            row.attempts += 1
+            return _notice(row), row.message
+
+    # --- audit: filtered export and the retention purge (issue 5) --------------------
+
+    async def query_audit(
+        self,
+        *,
+        product: str | None = None,
+        publisher: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        subject_id: str | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events matching every filter, in time order (``since <= at < until``).
+
+        ``product``: events about the product (listing, consumer activity) or about any of
+        its submissions. ``publisher``: events about the publisher, its products and their
+        submissions.
+        """
+        query = select(AuditRow)
+        if product is not None:
+            subs = select(SubmissionRow.id).where(col(SubmissionRow.product) == product)
+            query = query.where(
+                (col(AuditRow.subject_id) == product) | col(AuditRow.subject_id).in_(subs)
+            )
+        if publisher is not None:
+            subs = select(SubmissionRow.id).where(col(SubmissionRow.publisher_id) == publisher)
+            products = select(SubmissionRow.product).where(
+                col(SubmissionRow.publisher_id) == publisher
+            )
+            listed = select(ListingRow.product).where(col(ListingRow.publisher_id) == publisher)
+            query = query.where(
+                (
+                    (col(AuditRow.subject_type) == "publisher")
+                    & (col(AuditRow.subject_id) == publisher)
+                )
+                | col(AuditRow.subject_id).in_(subs)
+                | (
+                    col(AuditRow.subject_type).in_(["product", "listing"])
+                    & (
+                        col(AuditRow.subject_id).in_(products)
+                        | col(AuditRow.subject_id).in_(listed)
+                    )
+                )
+            )
+        if subject_id is not None:
+            query = query.where(col(AuditRow.subject_id) == subject_id)
+        if actor is not None:
+            query = query.where(col(AuditRow.actor) == actor)
+        if action is not None:
+            query = query.where(col(AuditRow.action) == action)
+        if since is not None:
+            query = query.where(col(AuditRow.at) >= _aware(since, "since"))
+        if until is not None:
+            query = query.where(col(AuditRow.at) < _aware(until, "until"))
+        query = query.order_by(col(AuditRow.at), col(AuditRow.id))
+        async with self._session() as s:
+            return [_audit(row) for row in (await s.exec(query)).all()]
+
+    async def purge_audit(self, retention: timedelta, actor: str, key: str) -> int:
+        """Delete audit events older than ``retention`` (at least 180 days); return how many.
+
+        One transaction: a purge row opens the database's delete gate, the old rows
+        go, the purge row is closed and an ``audit_purged`` event is appended. ``key``
+        makes it idempotent: a purge already recorded under ``key`` does nothing (0).
+        """
+        if retention < AUDIT_RETENTION_FLOOR:
+            raise InvalidInput(
+                f"audit retention of {retention.days} days is below the floor of "
+                f"{AUDIT_RETENTION_FLOOR.days} days"
+            )
+        _name(key, "purge key")
+        now = _now()
+        cutoff = now - retention
+        async with self._session(write=True) as s:
+            done = await s.exec(select(AuditRow.id).where(col(AuditRow.key) == key))
+            if done.first() is not None:
+                return 0
+            purge = AuditPurgeRow(
+                actor=actor, retention_days=retention.days, cutoff=cutoff, started_at=now
+            )
+            s.add(purge)
+            await s.flush()
+            result = await s.exec(delete(AuditRow).where(col(AuditRow.at) < cutoff))
+            deleted = int(result.rowcount or 0)
+            purge.finished_at = _now()
+            purge.deleted = deleted
+            s.add(
+                AuditRow(
+                    key=key,
+                    actor=actor,
+                    action="audit_purged",
+                    subject_type="audit",
+                    subject_id="audit_events",
+                    at=now,
+                    reason=f"retention {retention.days} days",
+                    details={"cutoff": cutoff.isoformat(), "deleted": deleted},
+                    outcome="applied",
+                    recorded_at=now,
+                )
+            )
+            return deleted
+
+    # --- consumer events (issue 5) ---------------------------------------------------
+
+    async def product_publishers(self, products: Iterable[str]) -> dict[str, str]:
+        """product -> publisher id, for the products the store knows (listed or submitted)."""
+        wanted = sorted(set(products))
+        found: dict[str, str] = {}
+        async with self._session() as s:
+            for chunk in _chunks(wanted):
+                for model in (ListingRow, SubmissionRow):
+                    rows = await s.exec(
+                        select(model.product, model.publisher_id).where(
+                            col(model.product).in_(chunk)
+                        )
+                    )
+                    for product, publisher in rows.all():
+                        found.setdefault(product, publisher)
+        return found
+
+    async def record_consumer_events(
+        self, events: Sequence[ConsumerEvent], ingested_by: str
+    ) -> int:
+        """Store consumer events and their audit rows in ONE transaction; return how many
+        were new. An event id already stored is skipped, so re-ingesting a file adds
+        nothing. Raises ``NotFoundError`` (writing nothing) for an unknown product."""
+        if not events:
+            return 0
+        publishers = await self.product_publishers(e.product for e in events)
+        unknown = sorted({e.product for e in events} - set(publishers))
+        if unknown:
+            raise NotFoundError(f"unknown product(s): {', '.join(unknown)}")
+        now = _now()
+        inserted = 0
+        async with self._session(write=True) as s:
+            for chunk in _chunks(list(events)):
+                result = await s.exec(
+                    self._insert(ConsumerEventRow)
+                    .values(
+                        [
+                            {
+                                "event_id": e.event_id,
+                                "kind": e.kind.value,
+                                "at": e.at,
+                                "customer": e.customer,
+                                "customer_type": e.customer_type,
+                                "publisher_id": publishers[e.product],
+                                "product": e.product,
+                                "tier": e.tier,
+                                "amount": None if e.amount is None else str(e.amount),
+                                "currency": e.currency,
+                                "notify_opt_in": e.notify_opt_in,
+                                "subscription": e.subscription,
+                                "ingested_by": ingested_by,
+                                "ingested_at": now,
+                            }
+                            for e in chunk
+                        ]
+                    )
+                    .on_conflict_do_nothing(index_elements=["event_id"])
+                    .returning(col(ConsumerEventRow.event_id))
+                )
+                new = set(result.scalars().all())
+                inserted += len(new)
+                audit_rows = [
+                    {
+                        "key": f"consumer/{e.event_id}",
+                        "actor": e.customer,
+                        "action": f"consumer_{e.kind.value}",
+                        "subject_type": "product",
+                        "subject_id": e.product,
+                        "at": e.at,
+                        "reason": "",
+                        "details": {
+                            k: v
+                            for k, v in e.as_json().items()
+                            if k not in {"event_id", "kind", "at", "customer", "product"}
+                        }
+                        | {"event_id": e.event_id, "ingested_by": ingested_by},
+                        "outcome": "applied",
+                        "recorded_at": now,
+                    }
+                    for e in chunk
+                    if e.event_id in new
+                ]
+                if audit_rows:
+                    await s.exec(
+                        self._insert(AuditRow)
+                        .values(audit_rows)
+                        .on_conflict_do_nothing(index_elements=["key"])
+                    )
+        return inserted
+
+    async def consumer_events(
+        self, publisher_id: str, start: datetime, end: datetime
+    ) -> list[ConsumerEvent]:
+        """A publisher's events with ``start <= at < end``, plus its earlier subscription
+        starts and ends (a report measures subscriptions that began before the month)."""
+        start, end = _aware(start, "start"), _aware(end, "end")
+        subscription_kinds = ["subscription_start", "subscription_end"]
+        query = (
+            select(ConsumerEventRow)
+            .where(
+                col(ConsumerEventRow.publisher_id) == publisher_id,
+                col(ConsumerEventRow.at) < end,
+                (col(ConsumerEventRow.at) >= start)
+                | col(ConsumerEventRow.kind).in_(subscription_kinds),
+            )
+            .order_by(col(ConsumerEventRow.at), col(ConsumerEventRow.event_id))
+        )
+        async with self._session() as s:
+            return [_consumer_event(row) for row in (await s.exec(query)).all()]
+
+    async def subscribers_of(self, product: str) -> list[str]:
+        """Emails of the customers who downloaded ``product`` and, at their latest
+        download, opted in to its notices; sorted."""
+        query = (
+            select(ConsumerEventRow.customer, ConsumerEventRow.notify_opt_in)
+            .where(
+                col(ConsumerEventRow.product) == product,
+                col(ConsumerEventRow.kind) == "download",
+            )
+            .order_by(col(ConsumerEventRow.at), col(ConsumerEventRow.event_id))
+        )
+        latest: dict[str, bool] = {}
+        async with self._session() as s:
+            for customer, opted in (await s.exec(query)).all():
+                latest[customer] = bool(opted)
+        return sorted(c for c, opted in latest.items() if opted)
+
+    async def list_publisher_ids(self) -> list[str]:
+        """Every registered publisher id, sorted."""
+        async with self._session() as s:
+            rows = await s.exec(select(PublisherRow.id).order_by(col(PublisherRow.id)))
+            return list(rows.all())
 
 
 __all__ = [

@@ -189,3 +189,50 @@ class NoticeRow(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
     attempts: int = Field(default=0, nullable=False)
     last_error: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
+    # The whole rendered message (RFC 5322), so a retry or a resend sends the same bytes.
+    message: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
+    # Set when the retry window closed (or the relay refused for good): needs a resend.
+    failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+
+
+class AuditPurgeRow(SQLModel, table=True):
+    """One retention purge. While a purge row is unfinished, inside the purge's own
+    transaction, the delete trigger lets audit rows older than its cutoff (and older
+    than 180 days, whatever the cutoff) be deleted; nothing else can delete them."""
+
+    __tablename__ = "audit_purges"
+    __table_args__ = (sa.CheckConstraint("retention_days >= 180", name="retention_floor"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    actor: str = Field(nullable=False)
+    retention_days: int = Field(nullable=False)
+    cutoff: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
+    deleted: int = Field(default=0, nullable=False)
+
+
+class ConsumerEventRow(SQLModel, table=True):
+    """A download, purchase, cancellation, refund, tax payment or subscription start/end."""
+
+    __tablename__ = "consumer_events"
+    __table_args__ = (
+        sa.Index("ix_consumer_events_publisher_id_at", "publisher_id", "at"),
+        sa.CheckConstraint("customer_type IN ('free', 'paid')", name="customer_type"),
+    )
+
+    event_id: str = Field(primary_key=True)
+    kind: str = Field(nullable=False)
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    customer: str = Field(nullable=False)
+    customer_type: str = Field(nullable=False)
+    publisher_id: str = Field(foreign_key="publishers.id", nullable=False)
+    product: str = Field(nullable=False, index=True)
+    tier: str = Field(nullable=False)
+    # Decimal as text: SQLite has no exact decimal type, and floats are never used for money.
+    amount: str | None = Field(default=None, nullable=True)
+    currency: str | None = Field(default=None, nullable=True)
+    notify_opt_in: bool = Field(nullable=False)
+    subscription: str = Field(nullable=False)
+    ingested_by: str = Field(nullable=False)
+    ingested_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

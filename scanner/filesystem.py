@@ -4,12 +4,17 @@ Layers are applied the way a container runtime stacks them: ``.wh.NAME`` deletes
 NAME (and everything below it) from the lower layers, ``.wh..wh..opq`` empties a
 directory of its lower-layer content, and an entry of another type replaces what
 was at its path. Only the OS identity and package-database files are kept, each
-tagged with the index of the layer that last wrote it.
+tagged with the index of the layer that last wrote it. Language packages are kept
+too: Python ``*.dist-info/METADATA`` and ``*.egg-info`` (file or ``PKG-INFO`` in a
+folder), npm ``node_modules/[@scope/]name/package.json``, reduced to the few
+fields the inventory reads so thousands of them stay small in memory.
 """
 
 from __future__ import annotations
 
+import json
 import posixpath
+import re
 from dataclasses import dataclass
 
 from scanner.image import Image, ImageError
@@ -33,11 +38,9 @@ def _ancestors(path: str) -> set[str]:
     return {"/".join(parts[:n]) for n in range(1, len(parts))}
 
 
-# Directories that lead to a kept file: replacing one of them (by a file or a
-# symlink) hides everything we kept below it.
-_WANTED_DIRS = frozenset(
-    {d for p in WANTED_FILES for d in _ancestors(p)} | _ancestors(DPKG_STATUS_DIR + "/x")
-)
+_PYTHON_RE = re.compile(r"(?:^|/)[^/]+\.(?:dist-info/METADATA|egg-info/PKG-INFO|egg-info)$")
+_NPM_RE = re.compile(r"(?:^|/)node_modules/(?:@[^/]+/)?[^/]+/package\.json$")
+_NPM_FIELDS = ("name", "version", "license", "private")
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,38 @@ State = dict[str, FileEntry]
 
 def is_wanted(path: str) -> bool:
     """Whether the inventory needs the file at this (normalised) path."""
-    return path in WANTED_FILES or posixpath.dirname(path) == DPKG_STATUS_DIR
+    return (
+        path in WANTED_FILES
+        or posixpath.dirname(path) == DPKG_STATUS_DIR
+        or is_python_metadata(path)
+        or is_npm_manifest(path)
+    )
+
+
+def is_python_metadata(path: str) -> bool:
+    """A Python distribution's metadata: ``*.dist-info/METADATA`` or ``*.egg-info``."""
+    return path.endswith(("METADATA", "PKG-INFO", ".egg-info")) and bool(_PYTHON_RE.search(path))
+
+
+def is_npm_manifest(path: str) -> bool:
+    """An installed npm package's ``package.json`` (not one nested in its files)."""
+    return path.endswith("/package.json") and bool(_NPM_RE.search(path))
+
+
+def _reduce(path: str, data: bytes) -> bytes:
+    """Keep only what the inventory reads of language metadata."""
+    if is_npm_manifest(path):
+        try:
+            manifest = json.loads(data)
+        except (UnicodeDecodeError, ValueError):
+            return b"{}"
+        if not isinstance(manifest, dict):
+            return b"{}"
+        return json.dumps({k: manifest[k] for k in _NPM_FIELDS if k in manifest}).encode()
+    if is_python_metadata(path):
+        # The headers end at the first blank line; the long description follows.
+        return data.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+    return data
 
 
 def normalise_member(name: str, layer_index: int) -> str | None:
@@ -84,6 +118,9 @@ def apply_layers(image: Image) -> list[State]:
 
 def _apply_layer(image: Image, index: int, lower: State) -> State:
     removed: list[str] = []  # paths (with their subtrees) hidden from lower layers
+    # Directories above a kept file: replacing one of them (by a file or a symlink)
+    # hides everything kept below it.
+    kept_dirs = {d for key in lower for d in _ancestors(key)}
     emptied: list[str] = []  # opaque directories
     written: State = {}
     for member in image.members(index):
@@ -102,7 +139,7 @@ def _apply_layer(image: Image, index: int, lower: State) -> State:
             if path in lower:
                 removed.append(path)  # a directory now stands where a kept file was
             continue
-        if path in _WANTED_DIRS:
+        if path in kept_dirs:
             removed.append(path)  # a file or symlink replaces a directory we read below
         if not is_wanted(path):
             continue
@@ -110,7 +147,7 @@ def _apply_layer(image: Image, index: int, lower: State) -> State:
             if info.size > MAX_FILE_BYTES:
                 raise ImageError(f"layer {index}: {path} is too large ({info.size} bytes)")
             data = member.reader.read() if member.reader else b""
-            written[path] = FileEntry(path, index, data=data)
+            written[path] = FileEntry(path, index, data=_reduce(path, data))
         elif info.issym():
             written[path] = FileEntry(path, index, link=info.linkname)
         elif info.islnk():

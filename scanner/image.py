@@ -6,6 +6,11 @@ References use skopeo's transport syntax:
   ``org.opencontainers.image.ref.name`` annotation in ``index.json``.
 - ``docker-archive:PATH[:NAME:TAG]`` (or ``:@N``): the tarball written by
   ``docker save`` or ``skopeo copy ... docker-archive:``.
+- ``docker://HOST[:PORT]/REPO[:TAG|@sha256:...]``: an image in a registry, pulled
+  over the OCI Distribution API (``scanner.registry``).
+
+Limits (``scanner.limits``) bound what a hostile image can cost: manifest size,
+layer count, uncompressed bytes and compression ratio, time.
 
 Nothing is extracted to disk and no layer is loaded into memory: layers are
 streamed through ``tarfile`` while their sha256 digests are computed, and a
@@ -19,6 +24,7 @@ import hashlib
 import json
 import re
 import tarfile
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from models.scan import Layer
+from scanner.limits import Limits, ScanOptions
 
 try:  # zstd layers are optional: a clear error replaces them when the library is missing
     import zstandard
@@ -56,8 +63,6 @@ LAYER_COMPRESSION: dict[str, str] = {
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": "gzip",
 }
 
-# Manifests, indexes and configs are small; a bigger one is a broken or hostile image.
-MAX_JSON_BYTES = 8 * 1024 * 1024
 _DIGEST_RE = re.compile(r"^sha256:([0-9a-f]{64})$")
 # Archive members named after their own sha256: "<hex>.json" / "<hex>.tar" (skopeo,
 # docker save) and "blobs/sha256/<hex>" (docker >= 25). The "<id>/layer.tar" of
@@ -98,6 +103,16 @@ class Image:
     config: dict[str, Any]
     layers: list[Layer]
     _sources: list[_LayerSource] = field(repr=False, default_factory=list)
+    limits: Limits = field(default_factory=Limits, repr=False)
+    deadline: float | None = field(default=None, repr=False)  # time.monotonic() bound
+    expanded_bytes: int = 0  # uncompressed bytes read so far, all layers together
+    platform: str | None = None  # "os/arch" chosen from an image index, when there was one
+    closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Release connections (registry images); safe to call twice."""
+        while self.closers:
+            self.closers.pop()()
 
     @property
     def runtime_config(self) -> dict[str, Any]:
@@ -143,9 +158,33 @@ class Image:
         except OSError as exc:
             raise ImageError(f"cannot open {label}: {exc.strerror or exc}") from exc
         blob_hash = _HashingReader(raw)
+        limits = self.limits
+        layer_bytes = 0
+
+        def account(count: int) -> None:
+            # Checked as bytes come out of the decompressor, so a bomb is stopped
+            # after at most one tar record past the limit, never inflated whole.
+            nonlocal layer_bytes
+            layer_bytes += count
+            self.expanded_bytes += count
+            if self.expanded_bytes > limits.max_expanded_bytes:
+                raise ImageError(
+                    f"{self.ref} expands to more than {limits.max_expanded_bytes} bytes "
+                    "(scanner_max_expanded_bytes)"
+                )
+            if layer_bytes > limits.ratio_floor_bytes and layer_bytes > limits.max_ratio * max(
+                blob_hash.count, 1
+            ):
+                raise ImageError(
+                    f"{label} is a decompression bomb: {blob_hash.count} bytes expand to "
+                    f"more than {layer_bytes} (ratio limit {limits.max_ratio:g})"
+                )
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise ImageError(f"scanning {self.ref} took longer than {limits.total_timeout:g} s")
+
         try:
             stream = _decompressor(blob_hash, source.compression)
-            tar_hash = _HashingReader(stream)
+            tar_hash = _HashingReader(stream, account)
             try:
                 archive = tarfile.open(fileobj=cast(Any, tar_hash), mode="r|")  # noqa: SIM115 - streamed
                 for info in archive:
@@ -193,13 +232,19 @@ class _MemberReader:
 class _HashingReader:
     """Pass-through reader that sha256-hashes everything read through it."""
 
-    def __init__(self, raw: IO[bytes] | Any) -> None:
+    def __init__(self, raw: IO[bytes] | Any, account: Callable[[int], None] | None = None) -> None:
         self._raw = raw
         self._hash = hashlib.sha256()
+        self._account = account
+        self.count = 0
 
     def read(self, size: int = -1) -> bytes:
-        data: bytes = self._raw.read(size)
+        # Never read "everything": a stream may be far larger than memory.
+        data: bytes = self._raw.read(size if size >= 0 else 1024 * 1024)
         self._hash.update(data)
+        self.count += len(data)
+        if self._account is not None:
+            self._account(len(data))
         return data
 
     def drain(self) -> None:
@@ -245,23 +290,43 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def open_image(ref: str) -> Image:
-    """Open the image named by a skopeo-style reference (``oci:`` or ``docker-archive:``)."""
+def open_image(ref: str, options: ScanOptions | None = None) -> Image:
+    """Open the image named by a skopeo-style reference (``oci:``, ``docker-archive:``
+    or ``docker://``), within the limits of ``options``."""
+    options = options or ScanOptions()
     if not isinstance(ref, str) or not ref.strip():
         raise ImageError("image reference is empty")
+    deadline = time.monotonic() + options.limits.total_timeout
     if ref.startswith("oci:"):
         path, _, tag = ref[len("oci:") :].partition(":")
-        return _open_oci(ref, path, tag or None)
-    if ref.startswith("docker-archive:"):
+        image = _open_oci(ref, path, tag or None, options)
+    elif ref.startswith("docker-archive:"):
         path, _, name = ref[len("docker-archive:") :].partition(":")
-        return _open_docker_archive(ref, path, name or None)
-    raise ImageError("image reference must start with oci: or docker-archive:")
+        image = _open_docker_archive(ref, path, name or None, options.limits)
+    elif ref.startswith("docker://"):
+        from scanner.registry import open_registry_image  # the registry needs httpx
+
+        image = open_registry_image(ref, options, deadline)
+    else:
+        raise ImageError("image reference must start with oci:, docker-archive: or docker://")
+    check_layer_count(ref, len(image.layers), options.limits)
+    image.limits, image.deadline = options.limits, deadline
+    return image
+
+
+def check_layer_count(ref: str, count: int, limits: Limits) -> None:
+    """Refuse images with more layers than the limit, before any layer is read."""
+    if count > limits.max_layers:
+        raise ImageError(
+            f"{ref} has {count} layers, more than the limit of {limits.max_layers} "
+            "(scanner_max_layers)"
+        )
 
 
 # --- OCI image layout -------------------------------------------------------
 
 
-def _open_oci(ref: str, path_text: str, tag: str | None) -> Image:
+def _open_oci(ref: str, path_text: str, tag: str | None, options: ScanOptions) -> Image:
     if not path_text:
         raise ImageError(f"{ref}: the OCI layout path is missing")
     root = Path(path_text)
@@ -271,7 +336,8 @@ def _open_oci(ref: str, path_text: str, tag: str | None) -> Image:
         raise ImageError(f"{root} is not a directory (an OCI layout is a folder)")
     if not (root / "oci-layout").is_file():
         raise ImageError(f"{root} is not an OCI image layout (no oci-layout file)")
-    index = _load_json_file(root / "index.json", f"{root}/index.json")
+    max_json = options.limits.max_manifest_bytes
+    index = _load_json_file(root / "index.json", f"{root}/index.json", max_json)
     descriptors = index.get("manifests")
     if not isinstance(descriptors, list) or not descriptors:
         raise ImageError(f"{root}/index.json lists no images")
@@ -310,13 +376,16 @@ def _open_oci(ref: str, path_text: str, tag: str | None) -> Image:
         blob = _blob_path(root, digest)
         if not blob.is_file():
             raise ImageError(f"{what} blob {digest} is missing from {root}")
-        if blob.stat().st_size > MAX_JSON_BYTES:
-            raise ImageError(f"{what} blob {digest} is too large to be a {what}")
+        if blob.stat().st_size > max_json:
+            raise ImageError(
+                f"{what} blob {digest} is too large to be a {what} "
+                f"(over {max_json} bytes, scanner_max_manifest_bytes)"
+            )
         data = blob.read_bytes()
         _check_digest(data, digest, what)
         return data
 
-    manifest_digest, manifest = _resolve_manifest(descriptor, read_blob)
+    manifest_digest, manifest, platform = _resolve_manifest(descriptor, read_blob, options.platform)
     config_desc = manifest.get("config")
     if not isinstance(config_desc, dict):
         raise ImageError(f"manifest {manifest_digest} has no config descriptor")
@@ -324,6 +393,7 @@ def _open_oci(ref: str, path_text: str, tag: str | None) -> Image:
     layer_descs = manifest.get("layers")
     if not isinstance(layer_descs, list):
         raise ImageError(f"manifest {manifest_digest} has no layers list")
+    check_layer_count(ref, len(layer_descs), options.limits)
     diff_ids = _diff_ids(config, len(layer_descs), manifest_digest)
 
     sources: list[_LayerSource] = []
@@ -342,39 +412,53 @@ def _open_oci(ref: str, path_text: str, tag: str | None) -> Image:
             raise ImageError(f"layer {i} blob {digest} is missing from {root}")
         opener = partial(blob.open, "rb")
         sources.append(_LayerSource(i, digest, digest, diff_ids[i], compression, opener))
-    return Image(ref, manifest_digest, config, _layers(sources, config), sources)
+    return Image(ref, manifest_digest, config, _layers(sources, config), sources, platform=platform)
 
 
 def _resolve_manifest(
-    descriptor: dict[str, Any], read_blob: Callable[[dict[str, Any], str], bytes]
-) -> tuple[str, dict[str, Any]]:
-    """Follow index -> (nested index ->) manifest, choosing linux/amd64 in indexes."""
+    descriptor: dict[str, Any],
+    read_blob: Callable[[dict[str, Any], str], bytes],
+    platform: str = "linux/amd64",
+) -> tuple[str, dict[str, Any], str | None]:
+    """Follow index -> (nested index ->) manifest, choosing ``platform`` in indexes."""
+    chosen: str | None = None
     for _depth in range(4):
         digest = _descriptor_digest(descriptor, "manifest")
         document = _parse_object(read_blob(descriptor, "manifest"), f"manifest {digest}")
         media_type = descriptor.get("mediaType") or document.get("mediaType")
         if media_type in INDEX_TYPES or (media_type is None and "manifests" in document):
-            descriptor = _pick_platform(digest, document)
+            descriptor = pick_platform(digest, document, platform)
+            chosen = platform
             continue
         if media_type not in MANIFEST_TYPES and not (media_type is None and "layers" in document):
             raise ImageError(f"{digest} is not an image manifest (media type {media_type!r})")
         if document.get("schemaVersion") != 2:
             raise ImageError(f"manifest {digest} has unsupported schemaVersion")
-        return digest, document
+        return digest, document, chosen
     raise ImageError("image indexes are nested too deeply")
 
 
-def _pick_platform(digest: str, index: dict[str, Any]) -> dict[str, Any]:
+def platform_name(entry: dict[str, Any]) -> str | None:
+    """ "os/arch[/variant]" of an index entry, None when it names no platform."""
+    platform = entry.get("platform")
+    if not isinstance(platform, dict):
+        return None
+    parts = [str(platform.get("os")), str(platform.get("architecture"))]
+    if platform.get("variant"):
+        parts.append(str(platform["variant"]))
+    return "/".join(parts)
+
+
+def pick_platform(
+    digest: str, index: dict[str, Any], wanted: str = "linux/amd64"
+) -> dict[str, Any]:
+    """The index entry for ``wanted`` ("os/arch" matches any variant)."""
     entries = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
     if not entries:
         raise ImageError(f"image index {digest} lists no manifests")
     for entry in entries:
-        platform = entry.get("platform")
-        if (
-            isinstance(platform, dict)
-            and platform.get("os") == "linux"
-            and platform.get("architecture") == "amd64"
-        ):
+        name = platform_name(entry)
+        if name is not None and (name == wanted or name.rsplit("/", 1)[0] == wanted):
             return entry
     if len(entries) == 1 and not entries[0].get("platform"):
         return entries[0]
@@ -384,7 +468,7 @@ def _pick_platform(digest: str, index: dict[str, Any]) -> dict[str, Any]:
         if isinstance(p := e.get("platform"), dict)
     )
     raise ImageError(
-        f"image index {digest} has no linux/amd64 image (platforms: {', '.join(found) or 'none'})"
+        f"image index {digest} has no {wanted} image (platforms: {', '.join(found) or 'none'})"
     )
 
 
@@ -402,7 +486,7 @@ def _descriptor_digest(desc: dict[str, Any], what: str) -> str:
 # --- docker-archive -----------------------------------------------------------
 
 
-def _open_docker_archive(ref: str, path_text: str, name: str | None) -> Image:
+def _open_docker_archive(ref: str, path_text: str, name: str | None, limits: Limits) -> Image:
     if not path_text:
         raise ImageError(f"{ref}: the archive path is missing")
     path = Path(path_text)
@@ -425,8 +509,11 @@ def _open_docker_archive(ref: str, path_text: str, name: str | None) -> Image:
         info = members.get(_clean_member_name(member_name))
         if info is None:
             raise ImageError(f"{path}: {what} {member_name!r} is missing from the archive")
-        if info.size > MAX_JSON_BYTES:
-            raise ImageError(f"{path}: {what} {member_name!r} is too large")
+        if info.size > limits.max_manifest_bytes:
+            raise ImageError(
+                f"{path}: {what} {member_name!r} is too large "
+                f"(over {limits.max_manifest_bytes} bytes, scanner_max_manifest_bytes)"
+            )
         reader = _Slice(open_outer, info.offset_data, info.size)
         try:
             return reader.read()
@@ -455,6 +542,7 @@ def _open_docker_archive(ref: str, path_text: str, name: str | None) -> Image:
     layer_names = entry.get("Layers")
     if not isinstance(layer_names, list) or not all(isinstance(n, str) for n in layer_names):
         raise ImageError(f"{path}: manifest.json entry has no Layers list")
+    check_layer_count(ref, len(layer_names), limits)
     diff_ids = _diff_ids(config, len(layer_names), image_digest)
     sources: list[_LayerSource] = []
     for i, layer_name in enumerate(layer_names):
@@ -579,11 +667,11 @@ def _check_digest(data: bytes, digest: str, what: str) -> None:
         raise ImageError(f"{what} {digest} has the wrong digest: the content hashes to {actual}")
 
 
-def _load_json_file(path: Path, what: str) -> dict[str, Any]:
+def _load_json_file(path: Path, what: str, max_bytes: int) -> dict[str, Any]:
     if not path.is_file():
         raise ImageError(f"{what} is missing")
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise ImageError(f"{what} is too large")
+    if path.stat().st_size > max_bytes:
+        raise ImageError(f"{what} is too large (over {max_bytes} bytes)")
     return _parse_object(path.read_bytes(), what)
 
 

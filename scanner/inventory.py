@@ -1,14 +1,17 @@
 """Inventory of an image: its OS, its layers and the OS packages it contains.
 
 Packages come from the dpkg database (``var/lib/dpkg/status`` and the
-distroless ``var/lib/dpkg/status.d/*`` files) and the apk database
-(``lib/apk/db/installed``). Each package names the layer in which its
-name+version entry appeared in the package database, following the layers in
-order (a package upgraded in a later layer belongs to that later layer).
+distroless ``var/lib/dpkg/status.d/*`` files), the apk database
+(``lib/apk/db/installed``), Python distributions (``*.dist-info/METADATA``,
+``*.egg-info``) and npm packages (``node_modules/**/package.json``). Each
+package names the layer in which its name+version entry appeared in the package
+database, following the layers in order (a package upgraded in a later layer
+belongs to that later layer).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from collections.abc import Iterable
@@ -26,9 +29,12 @@ from scanner.filesystem import (
     State,
     apply_layers,
     files_under,
+    is_npm_manifest,
+    is_python_metadata,
     resolve,
 )
 from scanner.image import open_image
+from scanner.limits import ScanOptions
 
 __all__ = [
     "Inventory",
@@ -41,6 +47,7 @@ __all__ = [
 ]
 
 DEB_LIKE = {"debian", "ubuntu"}
+LANGUAGE_ECOSYSTEMS = {"pypi": "PyPI", "npm": "npm"}  # purl type -> OSV ecosystem
 _INSTALLED_WANTS = {"install", "hold"}  # a held package is installed all the same
 
 
@@ -57,25 +64,30 @@ class Inventory:
     components: list[Component]
     config: dict[str, Any] = field(default_factory=dict)
     os_name: str = ""  # PRETTY_NAME, e.g. "Debian GNU/Linux 12 (bookworm)"
+    platform: str | None = None  # chosen from an image index, when there was one
 
 
 @dataclass(frozen=True)
 class PackageEntry:
     """One installed package as recorded in a package database."""
 
-    kind: str  # "deb" or "apk"
+    kind: str  # "deb", "apk", "pypi" or "npm"
     name: str
     version: str
     source_name: str | None = None
+    location: str | None = None  # the metadata file of a language package
 
 
-def read_inventory(ref: str) -> Inventory:
+def read_inventory(ref: str, options: ScanOptions | None = None) -> Inventory:
     """Open the image at ``ref`` and list its OS packages with their layers.
 
     Raises ``ImageError`` when the image cannot be read.
     """
-    image = open_image(ref)
-    snapshots = apply_layers(image)
+    image = open_image(ref, options)
+    try:
+        snapshots = apply_layers(image)
+    finally:
+        image.close()
     final: State = snapshots[-1] if snapshots else {}
     os_release = _os_release(final)
     os_id = os_release.get("ID", "").lower() or "unknown"
@@ -96,6 +108,12 @@ def read_inventory(ref: str) -> Inventory:
         _component(entry, os_id, os_version, ecosystem, image.layers[layer])
         for entry, layer in introduced.items()
     ]
+    # The same distribution installed twice (two virtualenvs) is one component per place;
+    # identical (name, version, purl) rows are merged, keeping the earliest layer.
+    unique: dict[tuple[str, str, str], Component] = {}
+    for component in sorted(components, key=lambda c: c.layer_index):
+        unique.setdefault((component.name, component.version, component.purl), component)
+    components = list(unique.values())
     components.sort(key=lambda c: (c.name, c.version, c.purl))
     return Inventory(
         ref=ref,
@@ -107,6 +125,7 @@ def read_inventory(ref: str) -> Inventory:
         components=components,
         config=image.config,
         os_name=os_release.get("PRETTY_NAME", ""),
+        platform=image.platform,
     )
 
 
@@ -214,9 +233,44 @@ def _os_release(state: State) -> dict[str, str]:
 
 def _database_files(state: State) -> tuple[tuple[str, int], ...]:
     paths = [DPKG_STATUS, APK_INSTALLED, *(e.path for e in files_under(state, DPKG_STATUS_DIR))]
+    paths += sorted(p for p in state if is_python_metadata(p) or is_npm_manifest(p))
     return tuple(
         (path, entry.layer_index) for path in paths if (entry := state.get(path)) is not None
     )
+
+
+def parse_python_metadata(text: str) -> PackageEntry | None:
+    """Name and version of a Python distribution from its METADATA / PKG-INFO headers."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, sep, value = line.partition(":")
+        if sep and not line[0].isspace() and key.lower() not in fields:
+            fields[key.lower()] = value.strip()
+    name, version = fields.get("name", ""), fields.get("version", "")
+    if not name or not version:
+        return None
+    return PackageEntry("pypi", normalise_python_name(name), version)
+
+
+def normalise_python_name(name: str) -> str:
+    """PEP 503 normalisation, as PyPI and OSV name packages."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_npm_manifest(text: str) -> PackageEntry | None:
+    """Name and version of an installed npm package from its package.json."""
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    name, version = manifest.get("name"), manifest.get("version")
+    if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
+        return None
+    return PackageEntry("npm", name, version)
 
 
 def _installed(state: State) -> list[PackageEntry]:
@@ -231,12 +285,37 @@ def _installed(state: State) -> list[PackageEntry]:
     apk = resolve(state, APK_INSTALLED)
     if apk is not None and apk.data is not None:
         entries += parse_apk_installed(apk.data.decode("utf-8", "replace"))
+    for path in sorted(state):
+        language = is_python_metadata(path), is_npm_manifest(path)
+        if not any(language):
+            continue
+        kept = resolve(state, path)
+        if kept is None or kept.data is None:
+            continue
+        text = kept.data.decode("utf-8", "replace")
+        found = parse_python_metadata(text) if language[0] else parse_npm_manifest(text)
+        if found is not None:
+            entries.append(PackageEntry(found.kind, found.name, found.version, location="/" + path))
     return list(dict.fromkeys(entries))  # keep order, drop multi-arch duplicates
 
 
 def _component(
     entry: PackageEntry, os_id: str, os_version: str, ecosystem: str, layer: Layer
 ) -> Component:
+    if entry.kind in LANGUAGE_ECOSYSTEMS:
+        scope, _, bare = entry.name.rpartition("/")
+        purl = PackageURL(
+            type=entry.kind, namespace=scope or None, name=bare, version=entry.version
+        ).to_string()
+        return Component(
+            name=entry.name,
+            version=entry.version,
+            ecosystem=LANGUAGE_ECOSYSTEMS[entry.kind],
+            purl=purl,
+            layer_index=layer.index,
+            layer_digest=layer.digest,
+            location=entry.location,
+        )
     namespace = "alpine"
     if entry.kind == "deb":
         namespace = os_id if os_id in DEB_LIKE else "debian"

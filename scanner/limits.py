@@ -64,7 +64,9 @@ class ScanOptions:
         )
         return cls(
             limits=limits,
-            credentials={k: v.get_secret_value() for k, v in settings.scanner_registry_auth.items()},
+            credentials={
+                k: v.get_secret_value() for k, v in settings.scanner_registry_auth.items()
+            },
             plain_http=frozenset(settings.scanner_plain_http_registries),
             allowed_networks=tuple(settings.scanner_allowed_networks),
             platform=platform or "linux/amd64",

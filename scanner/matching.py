@@ -14,7 +14,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from univers.versions import AlpineLinuxVersion, DebianVersion, InvalidVersion
+from univers.versions import (
+    AlpineLinuxVersion,
+    DebianVersion,
+    InvalidVersion,
+    PypiVersion,
+    SemverVersion,
+)
 
 from models.advisory import Advisory, AffectedPackage
 from models.scan import Component, Finding
@@ -26,7 +32,13 @@ VERSION_CLASSES: dict[str, Any] = {
     "Debian": DebianVersion,
     "Ubuntu": DebianVersion,
     "Alpine": AlpineLinuxVersion,
+    "PyPI": PypiVersion,
+    "npm": SemverVersion,
 }
+# OSV range types compared with the ecosystem's own version class (npm uses SEMVER).
+ORDERED_RANGES = {"ECOSYSTEM", "SEMVER"}
+# univers raises its own InvalidVersion for some schemes, ValueError for others.
+_BAD_VERSION = (InvalidVersion, ValueError, TypeError)
 SUMMARY_LIMIT = 300
 
 
@@ -122,10 +134,10 @@ def affected_range(
         return None
     try:
         installed = version_class(version)
-    except InvalidVersion:
+    except _BAD_VERSION:
         return None
     for rng in affected.ranges:
-        if rng.type != "ECOSYSTEM":
+        if rng.type not in ORDERED_RANGES:
             continue
         hit = _in_range(rng.events, installed, version_class)
         if hit is not None:
@@ -144,7 +156,7 @@ def _in_range(
                 continue
             try:
                 parsed.append((kind, version_class(value), value))
-            except InvalidVersion:
+            except _BAD_VERSION:
                 return None  # a range we cannot read is not evidence either way
     # The OSV evaluation: walk the events in version order, toggling "affected".
     # Only < and > are used: univers' AlpineLinuxVersion implements those with
@@ -177,7 +189,7 @@ def _fix_after(affected: AffectedPackage, version: str, ecosystem: str) -> str |
         return None
     try:
         installed = version_class(version)
-    except InvalidVersion:
+    except _BAD_VERSION:
         return None
     fixes = []
     for rng in affected.ranges:
@@ -187,7 +199,7 @@ def _fix_after(affected: AffectedPackage, version: str, ecosystem: str) -> str |
                 continue
             try:
                 bound = version_class(value)
-            except InvalidVersion:
+            except _BAD_VERSION:
                 continue
             if bound > installed:
                 fixes.append((bound, value))

@@ -16,6 +16,14 @@ if ! .venv/bin/python -c "import socket; socket.create_connection(('127.0.0.1', 
   fi
 fi
 
+# The scanner tests run a real registry (Debian's docker-registry) and push with skopeo.
+if ! command -v skopeo >/dev/null || ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo docker-registry openssl >/dev/null
+  fi
+fi
+
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy .

@@ -9,9 +9,11 @@ import os
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from models.submission import Decision, DecisionKind, Reason, Resubmission, SubmissionState
@@ -34,7 +36,17 @@ from tests.support import (
     wait_for_mail,
     wait_for_state,
 )
+from workflows.listing import ListingWorkflow, listing_workflow_id
 from workflows.submission import SubmissionWorkflow
+
+
+async def _listing_status(handle: Any, expect_revision: int) -> Any:
+    try:
+        status = await handle.query(ListingWorkflow.status)
+    except RPCError:
+        return None  # not started yet
+    return status if status.revision == expect_revision else None
+
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -102,9 +114,15 @@ async def test_submission_from_profile_to_published_listing(
             final = await handle.result()
             if os.environ.get("STOREMOD_RECORD_HISTORIES"):
                 history = await handle.fetch_history()
-                (HISTORIES / "submission_resubmitted_then_published.json").write_text(
+                (HISTORIES / "submission_published_announced.json").write_text(
                     json.dumps(json.loads(history.to_json()), indent=1)
                 )
+            # The published revision now lives on in the product's ListingWorkflow.
+            listing_handle = client.get_workflow_handle(listing_workflow_id("acme-db"))
+            live = await eventually(
+                lambda: _listing_status(listing_handle, expect_revision=2), timeout=30
+            )
+            assert live.state.value == "published" and live.open_clocks == []
 
         assert final.state == SubmissionState.PUBLISHED
         assert [h.action for h in final.history] == [

@@ -130,6 +130,50 @@ def hostile_context() -> dict[str, Any]:
         },
         "badges": ["Certified Container"],
         "listing_url": "https://store.example.com/acme/acme-db",
+        # SLA and listing notices (issue 4)
+        "severity": "critical",
+        "package": f"openssl{HOSTILE}",
+        "installed_version": "3.0.11-1~deb12u1",
+        "fixed_version": "3.0.13-1~deb12u1",
+        "cvss_score": 9.8,
+        "reason": f"CVE-2024-0001 unfixed past its deadline {HOSTILE}",
+        # monthly report
+        "month": "2025-02",
+        "report": hostile_report(),
+    }
+
+
+def hostile_report() -> dict[str, Any]:
+    return {
+        "publisher": "acme",
+        "month": "2025-02",
+        "period": "2025-02-01 00:00 UTC to 2025-03-01 00:00 UTC",
+        "downloads": {"free": 2, "paid": 1, "total": 3},
+        "downloads_by_hour": [{"date": "2025-02-03", "hour": "07", "free": 2, "paid": 1}],
+        "counts": {"purchases": 1, "cancellations": 0, "refunds": 0, "taxes": 1},
+        "money": [
+            {
+                "currency": "EUR",
+                "gross": "10.00",
+                "refunds": "0.00",
+                "taxes": "1.00",
+                "net_sales": "9.00",
+                "fee_percent": "20",
+                "fee": "1.80",
+                "amount": "7.20",
+                "arithmetic": "10.00 - 0.00 - 1.00 - 1.80 (20% of 9.00) = 7.20 EUR",
+            }
+        ],
+        "subscriptions": [
+            {
+                "customer": f"x{HOSTILE}@example.com",
+                "product": "acme-db",
+                "tier": "Pro",
+                "started": "2025-01-10 08:00 UTC",
+                "ended": "",
+                "days": "12.5",
+            }
+        ],
     }
 
 
@@ -163,6 +207,15 @@ def test_catalog_and_templates_match() -> None:
         "abandonment_warning",
         "abandoned",
         "validation_failed",
+        "sla_started",
+        "sla_reminder",
+        "listing_hold",
+        "listing_hold_subscriber",
+        "listing_restored",
+        "listing_restored_subscriber",
+        "listing_revoked",
+        "listing_revoked_subscriber",
+        "monthly_report",
     }
 
 
@@ -176,7 +229,10 @@ def test_every_notice_renders_hostile_input_safely(name: str) -> None:
     assert notice.subject
     assert not re.search(r"[\x00-\x1f\x7f]", notice.subject)
     assert len(notice.subject) <= SUBJECT_MAX
-    assert "Acme DB Bcc: victim@evil.example" in notice.subject
+    if name == "monthly_report":  # about the publisher, not one product
+        assert "Acme <script>" in notice.subject
+    else:
+        assert "Acme DB Bcc: victim@evil.example" in notice.subject
     # HTML: data is escaped, never markup.
     assert "<script>" not in notice.html and "<i>erator" not in notice.html
     assert "&lt;script&gt;" in notice.html
@@ -437,3 +493,56 @@ def test_build_message_cleans_a_hand_made_subject() -> None:
     msg = build_message(notice, SENDER, "ops@acme.example.com", "k")
     assert msg["Subject"] == "Hello Bcc: victim@evil.example"
     assert msg["Bcc"] is None
+
+
+# --------------------------------------------------------------------------- issue 4 and 5 notices
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CATALOG if n.endswith("_subscriber")))
+def test_subscriber_notices_reveal_no_security_detail(name: str) -> None:
+    notice = render_notice(name, hostile_context())
+    for part in (notice.subject, notice.text, notice.html):
+        assert "CVE-" not in part and "openssl" not in part and "critical" not in part
+        assert "9.8" not in part
+    assert "a security issue" in notice.text and "a security issue" in notice.html
+    assert "Hello Acme" not in notice.text  # addressed to the customer, not the publisher
+    assert "downloaded Acme DB" in notice.text.replace("\r\n", " ").replace("\n", " ")
+
+
+def test_subscriber_notices_keep_a_plain_moderator_reason() -> None:
+    ctx = hostile_context()
+    ctx["reason"] = "The publisher lost the rights to distribute it"
+    notice = render_notice("listing_revoked_subscriber", ctx)
+    assert "because of The publisher lost the rights to distribute it" in notice.text
+
+
+def test_sla_and_listing_notices_for_the_publisher() -> None:
+    ctx = hostile_context()
+    ctx.update(submission_id="", revision=0, cve="CVE-2024-0001")
+    started = render_notice("sla_started", ctx)
+    assert started.subject == (
+        "[Acme DB Bcc: victim@evil.example {{ 7*7 }}] "
+        "Critical CVE-2024-0001: fix by 2025-02-01 00:00 UTC"
+    )
+    assert "CVE-2024-0001: critical, CVSS 9.8" in started.text
+    assert "3.0.11-1~deb12u1 → 3.0.13-1~deb12u1" in started.text
+    assert "Submission:" not in started.text and "Submission:" not in started.html
+    assert "opensslalert" not in started.html and "openssl&lt;script&gt;" in started.html
+    hold = render_notice("listing_hold", ctx)
+    assert "until 2025-02-01 00:00 UTC" in hold.subject
+    assert "Reason: CVE-2024-0001 unfixed" in hold.text and "revoked on that date" in hold.text
+    assert "Reminder: fix CVE-2024-0001" in render_notice("sla_reminder", ctx).subject
+    assert "is restored" in render_notice("listing_restored", ctx).text
+    assert "is revoked" in render_notice("listing_revoked", ctx).text
+
+
+def test_monthly_report_shows_its_arithmetic() -> None:
+    ctx = hostile_context()
+    ctx.update(product="", product_name="", submission_id="", revision=0)
+    notice = render_notice("monthly_report", ctx)
+    assert notice.subject == "[Acme <script>alert('x')</script>] Store report for 2025-02"
+    assert "EUR: gross 10.00 - refunds 0.00 - taxes 1.00 = net sales 9.00" in notice.text
+    assert "EUR: net sales 9.00 - store fee 1.80 (20% of 9.00) = 7.20 EUR" in notice.text
+    assert "2025-02-03  07:00" in notice.text
+    assert "Product:" not in notice.text and "Product:" not in notice.html
+    assert "<strong>7.20</strong>" in notice.html and "&lt;/script&gt;@example.com" in notice.html

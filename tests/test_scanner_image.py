@@ -261,8 +261,9 @@ def test_tampered_docker_archive_layer_is_rejected(
     ("ref", "message"),
     [
         ("", "image reference is empty"),
-        ("docker://acme/db:1.0", "image reference must start with oci: or docker-archive:"),
-        ("/tmp/whatever", "image reference must start with oci: or docker-archive:"),
+        ("docker://127.0.0.1:5000/Acme:1.0", "'Acme' is not a valid repository name"),
+        ("docker://127.0.0.1:5000/acme@sha256:12", "is not a sha256 digest"),
+        ("/tmp/whatever", "image reference must start with oci:, docker-archive: or docker://"),
         ("oci:/nonexistent/layout:1.0", "OCI layout not found: /nonexistent/layout"),
         ("docker-archive:/nonexistent.tar", "docker archive not found: /nonexistent.tar"),
     ],

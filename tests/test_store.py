@@ -216,7 +216,7 @@ async def test_open_sqlite_in_uncreatable_folder_is_store_unavailable(tmp_path: 
 
 
 async def test_open_without_migrate_refuses_an_unmigrated_database(empty_db_url: str) -> None:
-    with pytest.raises(SchemaOutOfDate, match="schema revision none, this code needs 0001"):
+    with pytest.raises(SchemaOutOfDate, match="schema revision none, this code needs 0002"):
         await Store.open(empty_db_url, migrate=False)
     await upgrade(empty_db_url)
     store = await Store.open(empty_db_url, migrate=False)
@@ -229,9 +229,9 @@ async def test_open_refuses_a_schema_newer_than_the_code(empty_db_url: str) -> N
     async with store.engine.begin() as conn:
         await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     await store.close()
-    with pytest.raises(SchemaOutOfDate, match="'9999'.*knows revisions up to 0001"):
+    with pytest.raises(SchemaOutOfDate, match="'9999'.*knows revisions up to 0002"):
         await Store.open(empty_db_url)
-    with pytest.raises(SchemaOutOfDate, match="at schema revision 9999, this code needs 0001"):
+    with pytest.raises(SchemaOutOfDate, match="at schema revision 9999, this code needs 0002"):
         await Store.open(empty_db_url, migrate=False)
 
 
@@ -245,7 +245,7 @@ async def test_migrated_schema_equals_the_sqlmodel_metadata(empty_db_url: str) -
     await upgrade(empty_db_url)  # idempotent
     store = await Store.open(empty_db_url)
     try:
-        assert await current_revision(store.engine) == head_revision() == "0001"
+        assert await current_revision(store.engine) == head_revision() == "0002"
         async with store.engine.connect() as conn:
             assert await conn.run_sync(_diffs) == []
             tables = await conn.run_sync(lambda c: set(metadata.tables))
@@ -259,6 +259,8 @@ async def test_migrated_schema_equals_the_sqlmodel_metadata(empty_db_url: str) -
             "listings",
             "audit_events",
             "notices",
+            "audit_purges",
+            "consumer_events",
         }
     finally:
         await store.close()

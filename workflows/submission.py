@@ -20,6 +20,7 @@ from workflows.effects import RECORD_RETRY, EffectQueue
 
 with workflow.unsafe.imports_passed_through():
     from models.activity_io import (
+        ANNOUNCE_REVISION,
         PUBLISH_LISTING,
         RECORD_AUDIT,
         RECORD_SUBMISSION,
@@ -34,6 +35,12 @@ with workflow.unsafe.imports_passed_through():
         ValidationResult,
     )
     from models.identity import Actor, Role
+    from models.listing import (
+        FindingsReport,
+        ListingException,
+        RevisionAnnouncement,
+        RevisionReport,
+    )
     from models.records import AuditEvent
     from models.scan import Finding, ScanRequest, ScanSummary, SeverityClass
     from models.submission import (
@@ -219,6 +226,32 @@ class SubmissionWorkflow:
             SYSTEM_ACTOR,
             "published" if result.created else "listing_updated",
             notice="published",
+        )
+        # Histories recorded before listings had a workflow of their own end here.
+        if workflow.patched("announce-revision-to-listing"):
+            self._effects.activity(ANNOUNCE_REVISION, self._announcement())
+
+    def _announcement(self) -> RevisionAnnouncement:
+        now = workflow.now()
+        return RevisionAnnouncement(
+            product=self._manifest.product,
+            product_name=self._manifest.name,
+            publisher_id=self._input.profile.id,
+            publisher_name=self._input.profile.legal_name,
+            publisher_email=self._input.profile.email,
+            revision=RevisionReport(
+                revision=self._revision,
+                submission_id=self._input.submission_id,
+                tags=[
+                    FindingsReport(s.tag, s.digest, list(s.findings), "revision")
+                    for s in self._scans
+                ],
+                exceptions=[
+                    ListingException(e.cve, e.justification, e.expires_at, e.granted_by)
+                    for e in self._exceptions
+                    if e.expires_at > now
+                ],
+            ),
         )
 
     # ------------------------------------------------------------ updates

@@ -1,0 +1,1 @@
+"""Consumer events and the monthly publisher reports computed from them (no I/O here)."""
