@@ -8,6 +8,7 @@ appending a ``ScheduledWorkflow`` to ``SCHEDULES``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
@@ -27,11 +29,15 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError
 
+from models.activity_io import FeedRequest, RescanRequest
 from models.reports import MonthlyReportsInput
 from settings import Settings
+from workflows.advisory_feed import AdvisoryFeedWorkflow
 from workflows.audit_retention import AuditRetentionWorkflow
 from workflows.reports import MonthlyReportsWorkflow
+from workflows.rescan import RescanWorkflow
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,14 @@ class ScheduledWorkflow:
     schedule_id: str
     workflow: str  # the workflow type name
     workflow_id: str  # Temporal appends the scheduled time to it for each run
-    spec: ScheduleSpec
+    spec: ScheduleSpec | Callable[[Settings], ScheduleSpec]  # fixed, or from the settings
     args: Callable[[Settings], Sequence[Any]] = field(default=lambda _settings: ())
     catchup_window: timedelta = timedelta(days=1)
     execution_timeout: timedelta | None = None
+    enabled: Callable[[Settings], bool] = field(default=lambda _settings: True)
 
     def schedule(self, settings: Settings) -> Schedule:
+        spec = self.spec(settings) if callable(self.spec) else self.spec
         return Schedule(
             action=ScheduleActionStartWorkflow(
                 self.workflow,
@@ -55,7 +63,7 @@ class ScheduledWorkflow:
                 task_queue=settings.task_queue,
                 execution_timeout=self.execution_timeout,
             ),
-            spec=self.spec,
+            spec=spec,
             # A run still going when the next one is due (a long outage): skip, don't pile up.
             policy=SchedulePolicy(
                 overlap=ScheduleOverlapPolicy.SKIP, catchup_window=self.catchup_window
@@ -93,7 +101,32 @@ MONTHLY_REPORTS = ScheduledWorkflow(
     catchup_window=timedelta(days=27),
 )
 
-SCHEDULES: list[ScheduledWorkflow] = [AUDIT_RETENTION, MONTHLY_REPORTS]
+RESCAN_PUBLISHED = ScheduledWorkflow(
+    schedule_id="storemod-rescan-published",
+    workflow=RescanWorkflow.__name__,
+    workflow_id="rescan-published",
+    spec=lambda settings: ScheduleSpec(
+        intervals=[ScheduleIntervalSpec(every=settings.rescan_interval)]
+    ),
+    args=lambda _settings: (RescanRequest(),),
+)
+ADVISORY_FEED = ScheduledWorkflow(
+    schedule_id="storemod-advisory-feed",
+    workflow=AdvisoryFeedWorkflow.__name__,
+    workflow_id="advisory-feed",
+    spec=lambda settings: ScheduleSpec(
+        intervals=[ScheduleIntervalSpec(every=settings.advisory_feed_interval)]
+    ),
+    args=lambda settings: (FeedRequest(str(settings.advisory_feed_source)),),
+    enabled=lambda settings: bool(settings.advisory_feed_source),
+)
+
+SCHEDULES: list[ScheduledWorkflow] = [
+    AUDIT_RETENTION,
+    MONTHLY_REPORTS,
+    RESCAN_PUBLISHED,
+    ADVISORY_FEED,
+]
 
 
 async def ensure_schedules(
@@ -102,6 +135,11 @@ async def ensure_schedules(
     """Create each schedule, or bring an existing one up to date; return their ids."""
     done = []
     for entry in SCHEDULES if schedules is None else schedules:
+        if not entry.enabled(settings):
+            # Switched off in the settings: a schedule left from before must not run.
+            with contextlib.suppress(RPCError):
+                await client.get_schedule_handle(entry.schedule_id).delete()
+            continue
         schedule = entry.schedule(settings)
         try:
             await client.create_schedule(entry.schedule_id, schedule)

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
 
     # SLA clocks of published listings (72 h / 7 d are the store's promise, not settings)
     sla_reminder_before: timedelta = Field(default=timedelta(hours=24))
+    # Published images are rescanned on this interval by a Temporal Schedule.
+    rescan_interval: timedelta = Field(default=timedelta(days=1))
+    # OSV records to import on a schedule: a folder, file or zip, or an http(s) URL.
+    advisory_feed_source: str | None = None
+    advisory_feed_interval: timedelta = Field(default=timedelta(hours=1))
 
     log_format: str = "auto"  # auto | json | console
 
@@ -84,7 +89,13 @@ class Settings(BaseSettings):
     store_fee_percent: Decimal = Field(default=Decimal("20"), ge=0, lt=100)
     # End of the notices block
 
-    @field_validator("abandon_after", "abandon_warning_before", "sla_reminder_before")
+    @field_validator(
+        "abandon_after",
+        "abandon_warning_before",
+        "sla_reminder_before",
+        "rescan_interval",
+        "advisory_feed_interval",
+    )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 
 from activities.audit_retention import AuditRetentionActivities
 from activities.listings import ListingActivities
+from activities.monitoring import MonitoringActivities
 from activities.notices import NoticeActivities
 from activities.publishing import PublishingActivities
 from activities.records import RecordActivities
@@ -27,9 +28,11 @@ from logs import configure, get_logger
 from persistence.store import Store
 from schedules import ensure_schedules
 from settings import Settings
+from workflows.advisory_feed import AdvisoryFeedWorkflow
 from workflows.audit_retention import AuditRetentionWorkflow
 from workflows.listing import ListingWorkflow
 from workflows.reports import MonthlyReportsWorkflow, MonthlyReportWorkflow
+from workflows.rescan import RescanWorkflow
 from workflows.submission import SubmissionWorkflow
 
 WORKFLOWS: Sequence[type] = (
@@ -38,6 +41,8 @@ WORKFLOWS: Sequence[type] = (
     AuditRetentionWorkflow,
     MonthlyReportsWorkflow,
     MonthlyReportWorkflow,
+    RescanWorkflow,
+    AdvisoryFeedWorkflow,
 )
 
 
@@ -46,6 +51,7 @@ def activities_for(client: Client, store: Store, settings: Settings) -> list[Any
     records = RecordActivities(store)
     notices = NoticeActivities(store, settings)
     listings = ListingActivities(store, notices, client, settings)
+    monitoring = MonitoringActivities(store, client, settings)
     return [
         validate_submission,
         records.record_submission,
@@ -57,6 +63,9 @@ def activities_for(client: Client, store: Store, settings: Settings) -> list[Any
         listings.record_listing_state,
         listings.notify_subscribers,
         listings.announce_revision,
+        monitoring.rescan_published,
+        monitoring.import_advisory_feed,
+        monitoring.match_affected_listings,
         *report_and_retention_activities(store, settings, notices),
     ]
 

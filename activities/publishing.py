@@ -6,7 +6,8 @@ from temporalio import activity
 
 from logs import get_logger
 from models.activity_io import PUBLISH_LISTING, PublishRequest, PublishResult
-from models.records import ListingRecord, TagScan
+from models.records import ListingRecord, PublishedTag, TagScan
+from persistence.published_inventory import PublishedInventory
 from persistence.store import Store
 
 
@@ -35,7 +36,34 @@ class PublishingActivities:
             ],
         )
         created = await self._store.publish_listing(listing)
+        await self._index_inventory(req)
         get_logger(submission=req.submission_id, product=listing.product).info(
             "listing published" if created else "listing updated", revision=req.revision
         )
         return PublishResult(created=created)
+
+    async def _index_inventory(self, req: PublishRequest) -> None:
+        """Record which packages each published tag carries, for the advisory feed."""
+        tags = []
+        for scan in req.scans:
+            report = await self._store.get_scan_report(
+                req.submission_id, req.revision, scan.tier, scan.tag
+            )
+            if report is None:
+                continue
+            components = report.get("components", [])
+            names = {c["name"] for c in components} | {
+                c["source_name"] for c in components if c.get("source_name")
+            }
+            tag = PublishedTag(
+                product=req.manifest.product,
+                tag=scan.tag,
+                tier=scan.tier,
+                digest=scan.digest,
+                image_ref=scan.image_ref,
+                ecosystem=str(report.get("ecosystem") or ""),
+                submission_id=req.submission_id,
+                revision=req.revision,
+            )
+            tags.append((tag, names))
+        await PublishedInventory(self._store).replace(req.manifest.product, tags)

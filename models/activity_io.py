@@ -21,6 +21,9 @@ MARK_NOTICE_SENT = "mark_notice_sent"
 RECORD_LISTING_STATE = "record_listing_state"
 NOTIFY_SUBSCRIBERS = "notify_subscribers"
 ANNOUNCE_REVISION = "announce_revision"
+RESCAN_PUBLISHED = "rescan_published"
+IMPORT_ADVISORY_FEED = "import_advisory_feed"
+MATCH_AFFECTED_LISTINGS = "match_affected_listings"
 
 
 @dataclass
@@ -108,3 +111,35 @@ class SubscriberNotice:
     product: str
     template: str
     context: dict[str, Any]
+
+
+@dataclass
+class RescanRequest:
+    product: str | None = None  # None: every published listing
+
+
+@dataclass
+class RescanResult:
+    tags: int = 0
+    unreadable: list[str] = field(default_factory=list)  # image refs that could not be read
+
+
+@dataclass
+class FeedRequest:
+    source: str  # a folder, file or zip of OSV records, or an http(s) URL
+
+
+@dataclass
+class FeedResult:
+    changed: list[str] = field(default_factory=list)  # advisory ids new or modified
+    skipped: list[str] = field(default_factory=list)  # "ID: reason" of bad records
+
+
+@dataclass
+class AffectedRequest:
+    advisory_ids: list[str]
+
+
+@dataclass
+class AffectedResult:
+    tags: list[str] = field(default_factory=list)  # "product:tag" re-matched and reported

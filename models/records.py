@@ -73,3 +73,17 @@ class NoticeRecord:
     attempts: int = 0
     last_error: str | None = None
     failed_at: datetime | None = None  # retry window over or relay refused: resend by hand
+
+
+@dataclass
+class PublishedTag:
+    """A tag the catalog publishes, and the scan report that holds its inventory."""
+
+    product: str
+    tag: str
+    tier: str
+    digest: str
+    image_ref: str
+    ecosystem: str
+    submission_id: str
+    revision: int

@@ -236,3 +236,34 @@ class ConsumerEventRow(SQLModel, table=True):
     subscription: str = Field(nullable=False)
     ingested_by: str = Field(nullable=False)
     ingested_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class PublishedPackageRow(SQLModel, table=True):
+    """Which published image carries which package: the index the advisory feed joins
+    against ``advisory_packages`` to find affected listings without rescanning."""
+
+    __tablename__ = "published_packages"
+
+    # Primary key order makes (ecosystem, name) the lookup prefix.
+    ecosystem: str = Field(primary_key=True)  # e.g. "Debian:12"
+    name: str = Field(primary_key=True)  # binary and source package names
+    product: str = Field(
+        primary_key=True, foreign_key="listings.product", ondelete="CASCADE", index=True
+    )
+    tag: str = Field(primary_key=True)
+    ecosystem_base: str = Field(index=True)  # "Debian": advisories indexed without a release
+
+
+class PublishedTagRow(SQLModel, table=True):
+    """A published tag and where its inventory lives (the scan report of its revision)."""
+
+    __tablename__ = "published_tags"
+
+    product: str = Field(primary_key=True, foreign_key="listings.product", ondelete="CASCADE")
+    tag: str = Field(primary_key=True)
+    tier: str
+    digest: str
+    image_ref: str
+    ecosystem: str
+    submission_id: str
+    revision: int
