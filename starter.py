@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +30,8 @@ from typer._click import exceptions as click_errors
 
 from cli.audit import audit as audit_command
 from cli.events import events_app
+from cli.listings import clocks as clocks_command
+from cli.listings import listing_app
 from cli.notices import notices_app
 from cli.reports import report as report_command
 from cli.session import (
@@ -39,6 +41,7 @@ from cli.session import (
     fail,
     load_settings,
     out,
+    parse_expiry,
     report_problems,
     run,
     set_acting_user,
@@ -75,7 +78,6 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Manage users (admins only).", no_args_is_help=True)
 publisher_app = typer.Typer(help="Publisher profiles.", no_args_is_help=True)
-listing_app = typer.Typer(help="The public catalog.", no_args_is_help=True)
 advisories_app = typer.Typer(help="Vulnerability advisories (OSV).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(publisher_app, name="publisher")
@@ -143,16 +145,6 @@ def parse_reason(raw: str) -> Reason:
     if about.startswith("CVE-"):
         return Reason(text=text, cve=about)
     return Reason(text=text, field=about)
-
-
-def parse_expiry(raw: str) -> datetime:
-    try:
-        if len(raw) == 10:
-            return datetime.combine(date.fromisoformat(raw), time(23, 59), tzinfo=UTC)
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        fail(f"--expires {raw!r} is not a date (YYYY-MM-DD) or ISO date-time")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------ options
@@ -565,40 +557,6 @@ def withdraw(
 # ------------------------------------------------------------------ catalog
 
 
-@listing_app.command("show")
-def listing_show(product: str = typer.Argument(..., help="Product id.")) -> None:
-    """Show a published listing as the public catalog does."""
-
-    async def body(session: Session) -> None:
-        listing = await session.store.get_listing(product)
-        if listing is None:
-            fail(f"no published listing {product!r}")
-        m = listing.manifest
-        out.print(f"[bold]{m['name']}[/bold] ({listing.product}) by {listing.publisher_id}")
-        out.print(f"state: {listing.state}  revision {listing.revision}  category {m['category']}")
-        out.print(m["short_description"])
-        out.print(f"tags: {', '.join(m.get('tags', []))}")
-        out.print(f"support: {m['support_link']}  license: {m['license_link']}")
-        tiers = Table("tier", "price", "description", title="tiers")
-        for tier in m["tiers"]:
-            price = tier["price"]
-            tiers.add_row(
-                tier["name"], f"{price['amount']} {price['currency']}", tier["description"]
-            )
-        out.print(tiers)
-        tags = Table("tier", "tag", "scan", "digest", title="tags")
-        for t in listing.tags:
-            tags.add_row(t.tier, t.tag, t.colour, t.digest[:19])
-        out.print(tags)
-        out.print("installation:")
-        out.print(m["installation"])
-
-    run(body)
-
-
-# ------------------------------------------------------------------ advisories
-
-
 @advisories_app.command("import")
 def advisories_import(
     path: Path = typer.Argument(..., help="OSV JSON file, folder or zip."),
@@ -635,6 +593,7 @@ def advisories_import(
 
 app.command("audit")(audit_command)
 app.command("report")(report_command)
+app.command("clocks")(clocks_command)
 
 
 # ------------------------------------------------------------------ scanner (cli/scan.py)

@@ -10,7 +10,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -137,3 +137,13 @@ def run(body: Callable[[Session], Awaitable[None]]) -> None:
 def report_problems(path: Path, problems: list[Any]) -> NoReturn:
     lines = "\n".join(f"  {p.field}: {p.message}" for p in problems)
     fail(f"{path} has {len(problems)} problem(s); nothing was changed:\n{lines}")
+
+
+def parse_expiry(raw: str) -> datetime:
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(23, 59), tzinfo=UTC)
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        fail(f"--expires {raw!r} is not a date (YYYY-MM-DD) or ISO date-time")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -135,15 +135,19 @@ def test_readme_walkthrough_on_storemod_dev_then_restart(dev_mode: DevMode) -> N
     first_scan = next(r for line, r in outputs if "--wait awaiting_review" in line)
     assert "CVE-2026-28388" in first_scan.stdout and "critical" in first_scan.stdout
     assert "red" in first_scan.stdout
-    listing = outputs[-1][1].stdout
+    shows = [r.stdout for line, r in outputs if line.startswith("storemod listing show")]
+    listing, on_hold = shows
+    assert "ON HOLD" not in listing and "ON HOLD" in on_hold
+    assert outputs[-1][1].stdout.strip() == "no open SLA clocks"
     assert "Acme DB (acme-db) by acme" in listing
     assert re.search(r"Standard\s+│\s+1\.1\s+│\s+green", listing), listing
     mail = sorted((dev_mode.data_dir / "mail").glob("*.eml"))
     subjects = [
         next(x for x in p.read_text().splitlines() if x.startswith("Subject:")) for p in mail
     ]
-    assert len(subjects) == 6, subjects
     assert any("Published in the store" in s for s in subjects)
+    # Six about the submission; the manual hold and restore tell the publisher too.
+    assert len(subjects) == 8, subjects
 
     # Ctrl-C stops everything; no Temporal server is left behind.
     assert dev_mode.stop() == 0
