@@ -321,3 +321,18 @@ async def test_manual_hold_restore_revoke_and_refusals(listing: Listing) -> None
     final = await handle.result()
     assert [e.action for e in final.events][-3:] == ["hold", "restore", "revoke"]
     assert [e.reason for e in final.events][-3:] == ["license dispute", "settled", "takedown"]
+
+
+async def test_new_approved_revision_without_the_finding_closes_the_clock(
+    listing: Listing,
+) -> None:
+    await listing.report(finding(SeverityClass.CRITICAL))
+    await listing.at(30 * H)
+    await listing.handle.signal(
+        ListingWorkflow.publish_revision,
+        RevisionReport(2, "acme-db-2", [FindingsReport("1.2", "sha256:2", [], "revision")]),
+    )
+    st = await listing.at(100 * H)
+    assert st.state == ListingState.PUBLISHED and st.open_clocks == [] and st.revision == 2
+    closed = next(e for e in st.events if e.action == "clock_closed")
+    assert closed.cve == CVE and "revision 2" in closed.reason
