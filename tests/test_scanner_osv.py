@@ -173,6 +173,7 @@ def test_a_folder_is_read_recursively() -> None:
         "ALPINE-CVE-2021-3711",
         "CVE-2026-28388",
         "DEBIAN-CVE-2026-28388",
+        "GHSA-cpwx-vrp4-4pq7",
     ]
 
 
@@ -196,7 +197,12 @@ def test_zip_export_like_osv_dev_all_zip(tmp_path: Path) -> None:
         archive.writestr("README.txt", "ignored")
     found = list(read_records(path))
     advisories = sorted(a.id for a in found if isinstance(a, Advisory))
-    assert advisories == ["ALPINE-CVE-2021-3711", "CVE-2026-28388", "DEBIAN-CVE-2026-28388"]
+    assert advisories == [
+        "ALPINE-CVE-2021-3711",
+        "CVE-2026-28388",
+        "DEBIAN-CVE-2026-28388",
+        "GHSA-cpwx-vrp4-4pq7",
+    ]
     invalid = {x.advisory_id: x.reason for x in found if isinstance(x, InvalidAdvisory)}
     assert set(invalid) == {"broken.json", "no-id.json"}
     assert invalid["broken.json"].startswith("not valid JSON")
