@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     advisory_feed_source: str | None = None
     advisory_feed_interval: timedelta = Field(default=timedelta(hours=1))
 
+    # Certification: best-practices review policy
+    certification_max_layers: int = Field(default=40, ge=1)
+    # Approved base operating systems, "ID:VERSION_ID" from os-release ("alpine:" = any).
+    certification_approved_os: list[str] = Field(
+        default_factory=lambda: [
+            "debian:12",
+            "debian:13",
+            "alpine:",
+            "ubuntu:22.04",
+            "ubuntu:24.04",
+        ]
+    )
+
     log_format: str = "auto"  # auto | json | console
 
     # Scanner: registries, and limits against hostile images (see scanner/limits.py)

@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from typer._click import exceptions as click_errors
 
 from cli.audit import audit as audit_command
+from cli.certify import certify_app
 from cli.events import events_app
 from cli.listings import clocks as clocks_command
 from cli.listings import listing_app
@@ -85,6 +86,7 @@ app.add_typer(listing_app, name="listing")
 app.add_typer(advisories_app, name="advisories")
 app.add_typer(notices_app, name="notices")
 app.add_typer(events_app, name="events")
+app.add_typer(certify_app, name="certify")
 
 
 def load_manifest(path: Path) -> ProductManifest:

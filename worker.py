@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.audit_retention import AuditRetentionActivities
+from activities.certification import CertificationActivities
 from activities.listings import ListingActivities
 from activities.monitoring import MonitoringActivities
 from activities.notices import NoticeActivities
@@ -30,6 +31,7 @@ from schedules import ensure_schedules
 from settings import Settings
 from workflows.advisory_feed import AdvisoryFeedWorkflow
 from workflows.audit_retention import AuditRetentionWorkflow
+from workflows.certification import CertificationWorkflow
 from workflows.listing import ListingWorkflow
 from workflows.reports import MonthlyReportsWorkflow, MonthlyReportWorkflow
 from workflows.rescan import RescanWorkflow
@@ -43,6 +45,7 @@ WORKFLOWS: Sequence[type] = (
     MonthlyReportWorkflow,
     RescanWorkflow,
     AdvisoryFeedWorkflow,
+    CertificationWorkflow,
 )
 
 
@@ -52,6 +55,7 @@ def activities_for(client: Client, store: Store, settings: Settings) -> list[Any
     notices = NoticeActivities(store, settings)
     listings = ListingActivities(store, notices, client, settings)
     monitoring = MonitoringActivities(store, client, settings)
+    certification = CertificationActivities(store, client, settings)
     return [
         validate_submission,
         records.record_submission,
@@ -66,6 +70,9 @@ def activities_for(client: Client, store: Store, settings: Settings) -> list[Any
         monitoring.rescan_published,
         monitoring.import_advisory_feed,
         monitoring.match_affected_listings,
+        certification.review_image,
+        certification.run_plugin_suite,
+        certification.grant_badge,
         *report_and_retention_activities(store, settings, notices),
     ]
 

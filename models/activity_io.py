@@ -24,6 +24,9 @@ ANNOUNCE_REVISION = "announce_revision"
 RESCAN_PUBLISHED = "rescan_published"
 IMPORT_ADVISORY_FEED = "import_advisory_feed"
 MATCH_AFFECTED_LISTINGS = "match_affected_listings"
+REVIEW_IMAGE = "review_image"
+RUN_PLUGIN_SUITE = "run_plugin_suite"
+GRANT_BADGE = "grant_badge"
 
 
 @dataclass

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from models.certification import Badge
 from models.identity import Actor
 from models.scan import Finding, SeverityClass
 
@@ -118,6 +119,9 @@ class ListingSnapshot:
     events: list[ListingEvent]
     hold_started_at: datetime | None = None
     revoke_at: datetime | None = None
+    badges: list[Badge] = field(default_factory=list)
+    suspended_badges: list[Badge] = field(default_factory=list)
+    submission_id: str = ""
 
 
 @dataclass
@@ -158,3 +162,5 @@ class ListingStatus:
     events: list[ListingEvent]
     hold_started_at: datetime | None
     revoke_at: datetime | None
+    badges: list[Badge] = field(default_factory=list)  # shown: certified and not on hold
+    suspended_badges: list[Badge] = field(default_factory=list)  # awaiting re-review

@@ -267,3 +267,15 @@ class PublishedTagRow(SQLModel, table=True):
     ecosystem: str
     submission_id: str
     revision: int
+
+
+class CertificationReviewRow(SQLModel, table=True):
+    """A best-practices review (or plugin suite run), stored per image digest."""
+
+    __tablename__ = "certification_reviews"
+
+    certification_id: str = Field(primary_key=True)
+    subject: str = Field(primary_key=True)  # "TIER/TAG" or "plugin"
+    digest: str = Field(index=True)
+    review: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON(), nullable=False))
+    reviewed_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False))

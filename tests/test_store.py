@@ -271,6 +271,7 @@ async def test_migrated_schema_equals_the_sqlmodel_metadata(empty_db_url: str) -
             "consumer_events",
             "published_packages",
             "published_tags",
+            "certification_reviews",
         }
     finally:
         await store.close()

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         NoticeRequest,
         SubscriberNotice,
     )
+    from models.certification import Badge
     from models.identity import Actor, Role
     from models.listing import (
         FindingsReport,
@@ -74,7 +75,14 @@ class ListingWorkflow:
         self._events: list[ListingEvent] = list(snap.events) if snap else []
         self._hold_started_at = snap.hold_started_at if snap else None
         self._revoke_at = snap.revoke_at if snap else None
+        self._badges: dict[str, Badge] = {b.kind.value: b for b in snap.badges} if snap else {}
+        self._suspended: dict[str, Badge] = (
+            {b.kind.value: b for b in snap.suspended_badges} if snap else {}
+        )
         self._pending: list[FindingsReport | RevisionReport] = []
+        self._current_revision: tuple[str, int] | None = (
+            (snap.submission_id, snap.revision) if snap else None
+        )
         self._changed = False
         self._effects = EffectQueue()
 
@@ -135,6 +143,16 @@ class ListingWorkflow:
     def report_findings(self, report: FindingsReport) -> None:
         """The complete current findings of one published tag, from a rescan or the feed."""
         self._pending.append(report)
+
+    @workflow.signal
+    def grant_badge(self, badge: Badge) -> None:
+        """A signed-off certification of the current revision: its badge shows."""
+        if (badge.submission_id, badge.revision) != self._current_revision:
+            return  # certified an older revision: the newer one needs its own review
+        self._badges[badge.kind.value] = badge
+        self._suspended.pop(badge.kind.value, None)
+        self._record(badge.certified_by, "badge_granted", f"certified {badge.kind.value}")
+        self._changed = True
 
     @workflow.update
     def hold(self, action: ListingAction) -> ListingStatus:
@@ -213,6 +231,9 @@ class ListingWorkflow:
             state=self._state,
             revision=self._revision,
             open_clocks=sorted(self._clocks.values(), key=lambda c: c.deadline),
+            # A listing on hold loses its badges until restored.
+            badges=list(self._badges.values()) if self._state == ListingState.PUBLISHED else [],
+            suspended_badges=list(self._suspended.values()),
             exceptions=list(self._exceptions.values()),
             events=list(self._events),
             hold_started_at=self._hold_started_at,
@@ -224,6 +245,10 @@ class ListingWorkflow:
     def _apply_report(self, report: FindingsReport | RevisionReport) -> None:
         if isinstance(report, RevisionReport):
             self._revision = report.revision
+            self._current_revision = (report.submission_id, report.revision)
+            # A new revision is re-reviewed before a badge carries over.
+            self._suspended.update(self._badges)
+            self._badges.clear()
             self._findings = {t.tag: list(t.findings) for t in report.tags}
             for exc in report.exceptions:
                 if exc.expires_at > workflow.now():
@@ -473,6 +498,9 @@ class ListingWorkflow:
             events=self._events[-50:],  # recent events travel; the audit table keeps all
             hold_started_at=self._hold_started_at,
             revoke_at=self._revoke_at,
+            badges=list(self._badges.values()),
+            suspended_badges=list(self._suspended.values()),
+            submission_id=self._current_revision[0] if self._current_revision else "",
         )
 
     def _require_moderator(self, actor: Actor, reason: str) -> None:

@@ -1,0 +1,125 @@
+"""Certification activities: the best-practices review, the plugin API suite, the badge."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from certification.best_practices import ReviewPolicy, review_image
+from logs import get_logger
+from models.activity_io import GRANT_BADGE, REVIEW_IMAGE, RUN_PLUGIN_SUITE
+from models.certification import (
+    BadgeGrant,
+    CheckOutcome,
+    PluginSuiteRequest,
+    ReviewRequest,
+    ReviewResult,
+)
+from persistence.certification_reviews import CertificationReviews
+from persistence.store import Store
+from scanner.image import ImageError
+from settings import Settings
+
+
+class CertificationActivities:
+    def __init__(self, store: Store, client: Client, settings: Settings) -> None:
+        self._reviews = CertificationReviews(store)
+        self._client = client
+        self._settings = settings
+
+    def policy(self, tags: list[str]) -> ReviewPolicy:
+        s = self._settings
+        return ReviewPolicy(
+            max_layers=s.certification_max_layers,
+            approved_os=tuple(
+                (os_id, version)
+                for os_id, _, version in (e.partition(":") for e in s.certification_approved_os)
+            ),
+            tags=tuple(tags),
+        )
+
+    @activity.defn(name=REVIEW_IMAGE)
+    async def review_image(self, req: ReviewRequest) -> ReviewResult:
+        """Run every best-practices check on one published tag's image; keep the result."""
+        image = req.image
+        subject = f"{image.tier}/{image.tag}"
+        log = get_logger(certification=req.certification_id, subject=subject)
+        try:
+            review = await asyncio.to_thread(
+                review_image, image.image_ref, policy=self.policy(image.tags)
+            )
+        except ImageError as err:
+            log.warning("image unreadable for review", error=str(err))
+            return ReviewResult(
+                digest=image.digest,
+                checks=[
+                    CheckOutcome(
+                        id="image-readable",
+                        title="The image can be read",
+                        passed=False,
+                        reason=str(err),
+                        subject=subject,
+                        waivable=False,
+                    )
+                ],
+            )
+        await self._reviews.save(req.certification_id, subject, review.digest, review.to_dict())
+        log.info("reviewed", failed=review.failed)
+        return ReviewResult(
+            digest=review.digest,
+            checks=[
+                CheckOutcome(
+                    id=r.id,
+                    title=r.title,
+                    passed=r.passed,
+                    reason=r.reason,
+                    fix_url=r.fix_url,
+                    subject=subject,
+                )
+                for r in review.results
+            ],
+        )
+
+    @activity.defn(name=RUN_PLUGIN_SUITE)
+    async def run_plugin_suite(self, req: PluginSuiteRequest) -> ReviewResult:
+        """Docker's plugin protocol against the plugin's endpoint, malformed requests too."""
+        from certification.plugin_suite import run_suite
+
+        result = await run_suite(req.endpoint)
+        checks = [
+            CheckOutcome(
+                id=f"plugin-{case.id}",
+                title=case.id,
+                passed=case.passed,
+                reason=case.detail,
+                subject="plugin",
+                waivable=False,  # a plugin that breaks the protocol breaks customers' engines
+            )
+            for case in result.cases
+        ]
+        await self._reviews.save(
+            req.certification_id,
+            "plugin",
+            req.endpoint,
+            {"endpoint": req.endpoint, "cases": [c.__dict__ for c in checks]},
+        )
+        return ReviewResult(digest="", checks=checks)
+
+    @activity.defn(name=GRANT_BADGE)
+    async def grant_badge(self, grant: BadgeGrant) -> None:
+        """Give the badge to the product's listing; wait (by retrying) until it is published."""
+        from workflows.listing import ListingWorkflow, listing_workflow_id
+
+        handle = self._client.get_workflow_handle(listing_workflow_id(grant.product))
+        try:
+            await handle.signal(ListingWorkflow.grant_badge, grant.badge)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise ApplicationError(
+                    f"listing {grant.product} is not published yet", type="NotPublished"
+                ) from err
+            raise
