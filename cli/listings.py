@@ -46,7 +46,10 @@ def listing_show(product: str = typer.Argument(..., help="Product id.")) -> None
         if listing.state == "revoked":
             fail(f"listing {product!r} was revoked and is no longer in the catalog")
         m = listing.manifest
+        live = await live_status(session, product)
         out.print(f"[bold]{m['name']}[/bold] ({listing.product}) by {listing.publisher_id}")
+        for badge in live.badges if live else []:
+            out.print(f"[bold green]Docker Certified {badge.kind.value.title()}[/bold green]")
         if listing.state == "on_hold":
             out.print("[bold red]ON HOLD[/bold red]: a security issue is being fixed")
         out.print(f"state: {listing.state}  revision {listing.revision}  category {m['category']}")
@@ -66,7 +69,6 @@ def listing_show(product: str = typer.Argument(..., help="Product id.")) -> None
         out.print(tags)
         out.print("installation:")
         out.print(m["installation"])
-        live = await live_status(session, product)
         if live is not None and live.open_clocks:
             clocks = Table("CVE", "class", "package", "deadline", "tags", title="open SLA clocks")
             for c in live.open_clocks:

@@ -43,13 +43,6 @@ def parse_month(raw: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def previous_month(now: datetime) -> str:
-    """The calendar month (UTC) before the one containing ``now``, as YYYY-MM."""
-    now = now.astimezone(UTC)
-    year, month = (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
-    return f"{year:04d}-{month:02d}"
-
-
 def _cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 

@@ -256,6 +256,36 @@ BAD_INPUT = [
     (["--as", "mia", "advisories", "import", "nowhere"], "nowhere"),
     (["--as", "alice", "advisories", "import", "examples/advisories"], "this needs a moderator"),
     (["--as", "alice", "audit"], "this needs a moderator or admin"),
+    (["--as", "mia", "listing", "hold", "acme-db", "--reason", "x"], "no published listing"),
+    (["--as", "mia", "listing", "hold", "acme-db"], "Missing option '--reason'"),
+    (["--as", "alice", "listing", "hold", "acme-db", "--reason", "x"], "needs a moderator"),
+    (
+        [
+            "--as",
+            "mia",
+            "listing",
+            "grant-exception",
+            "acme-db",
+            "CVE-2026-1",
+            "--justification",
+            "x",
+            "--expires",
+            "soon",
+        ],
+        "is not a date",
+    ),
+    (["--as", "alice", "clocks"], "this needs a moderator or admin"),
+    (["--as", "alice", "certify", "request", "acme-db-9", "--kind", "container"], "no submission"),
+    (
+        ["--as", "alice", "certify", "request", "acme-db-9", "--kind", "gold"],
+        "'gold' is not one of",
+    ),
+    (["--as", "mia", "certify", "request", "acme-db-9", "--kind", "plugin"], "needs a publisher"),
+    (
+        ["--as", "mia", "certify", "sign-off", "acme-db-9", "--kind", "container", "--waive", "x"],
+        "write CHECK-ID=reason",
+    ),
+    (["--as", "alice", "certify", "status", "acme-db-9", "--kind", "container"], "no submission"),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Reference Docker plugins for the certification tests: one that passes, one that does not."""
