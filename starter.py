@@ -561,27 +561,46 @@ def withdraw(
 
 @advisories_app.command("import")
 def advisories_import(
-    path: Path = typer.Argument(..., help="OSV JSON file, folder or zip."),
+    paths: list[Path] = typer.Argument(..., help="OSV JSON files, folders or zip exports."),
 ) -> None:
-    """Import OSV advisories; bad records are reported by id and skipped."""
-    from scanner.osv import InvalidAdvisory, read_records
+    """Import OSV advisories in one transaction; a record replaces the stored one only
+    when its `modified` is newer. Bad records are named on stderr and skipped: the exit
+    code is 0 when the valid ones were imported, 2 when none was valid or a source is
+    unreadable (then nothing is imported)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from persistence.errors import InvalidInput
+    from scanner.osv import FeedSourceError, InvalidAdvisory, read_records
 
     async def body(session: Session) -> None:
         await session.require(Role.MODERATOR, Role.ADMIN)
-        if not path.exists():
-            fail(f"{path} does not exist")
         good = []
         bad = 0
+        # Everything is read and checked before anything is written.
+        for path in paths:
+            if not path.exists():
+                fail(f"{path} does not exist")
+            try:
+                for record in read_records(path):
+                    if isinstance(record, InvalidAdvisory):
+                        bad += 1
+                        print(f"skipped {record.advisory_id}: {record.reason}", file=sys.stderr)
+                    else:
+                        good.append(record)
+            except FeedSourceError as err:
+                fail(f"{err}; nothing was imported")
+        if not good:
+            where = ", ".join(str(p) for p in paths)
+            if bad:
+                fail(f"none of the {bad} records in {where} is valid OSV; nothing was imported")
+            fail(f"no OSV records (*.json) found in {where}")
         try:
-            for record in read_records(path):
-                if isinstance(record, InvalidAdvisory):
-                    bad += 1
-                    print(f"skipped {record.advisory_id}: {record.reason}", file=sys.stderr)
-                else:
-                    good.append(record)
-        except (OSError, ValueError) as err:
-            fail(f"cannot read {path}: {err}")
-        outcome = await session.store.import_advisories(good)
+            outcome = await session.store.import_advisories(good)
+        except InvalidInput as err:
+            fail(f"{err}; nothing was imported")
+        except DBAPIError as err:
+            reason = str(err.orig or err).strip().splitlines()[0]
+            fail(f"the database refused the import, nothing was imported: {reason}")
         out.print(
             f"imported {outcome.inserted} new, {outcome.updated} updated, "
             f"{outcome.unchanged} unchanged, {bad} skipped"

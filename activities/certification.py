@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 from temporalio import activity
 from temporalio.client import Client
@@ -10,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from certification.best_practices import ReviewPolicy, review_image
+from certification.plugin_suite import CASES, PluginEndpointError, run_plugin_suite
 from logs import get_logger
 from models.activity_io import GRANT_BADGE, REVIEW_IMAGE, RUN_PLUGIN_SUITE
 from models.certification import (
@@ -22,6 +24,7 @@ from models.certification import (
 from persistence.certification_reviews import CertificationReviews
 from persistence.store import Store
 from scanner.image import ImageError
+from scanner.limits import address_allowed
 from settings import Settings
 
 
@@ -79,6 +82,7 @@ class CertificationActivities:
                     reason=r.reason,
                     fix_url=r.fix_url,
                     subject=subject,
+                    details=list(r.details),
                 )
                 for r in review.results
             ],
@@ -87,13 +91,29 @@ class CertificationActivities:
     @activity.defn(name=RUN_PLUGIN_SUITE)
     async def run_plugin_suite(self, req: PluginSuiteRequest) -> ReviewResult:
         """Docker's plugin protocol against the plugin's endpoint, malformed requests too."""
-        from certification.plugin_suite import run_suite
-
-        result = await run_suite(req.endpoint)
+        refused = await self._endpoint_refusal(req.endpoint)
+        try:
+            if refused:
+                raise PluginEndpointError(refused)
+            result = await run_plugin_suite(req.endpoint)
+        except PluginEndpointError as err:
+            return ReviewResult(
+                digest="",
+                checks=[
+                    CheckOutcome(
+                        id="plugin-endpoint",
+                        title="The plugin endpoint can be used",
+                        passed=False,
+                        reason=err.message,
+                        subject="plugin",
+                        waivable=False,
+                    )
+                ],
+            )
         checks = [
             CheckOutcome(
                 id=f"plugin-{case.id}",
-                title=case.id,
+                title=CASES.get(case.id, case.id),
                 passed=case.passed,
                 reason=case.detail,
                 subject="plugin",
@@ -105,9 +125,33 @@ class CertificationActivities:
             req.certification_id,
             "plugin",
             req.endpoint,
-            {"endpoint": req.endpoint, "cases": [c.__dict__ for c in checks]},
+            result.to_dict(),
         )
         return ReviewResult(digest="", checks=checks)
+
+    async def _endpoint_refusal(self, endpoint: str) -> str | None:
+        """Publishers name the endpoint: it must not point the worker at its own network."""
+        allowed = tuple(self._settings.scanner_allowed_networks)
+        parsed = urlsplit(endpoint)
+        if parsed.scheme == "unix":
+            if address_allowed("127.0.0.1", allowed):
+                return None
+            return "unix socket endpoints reach the worker itself and are not allowed here"
+        host = parsed.hostname
+        if not host:
+            return None  # the suite reports the malformed endpoint itself
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, parsed.port or 80)
+        except OSError as err:
+            return f"cannot resolve {host}: {err}"
+        for info in infos:
+            address = str(info[4][0])
+            if not address_allowed(address, allowed):
+                return (
+                    f"{host} resolves to {address}, a private or local address; "
+                    "allow its network with STOREMOD_SCANNER_ALLOWED_NETWORKS"
+                )
+        return None
 
     @activity.defn(name=GRANT_BADGE)
     async def grant_badge(self, grant: BadgeGrant) -> None:

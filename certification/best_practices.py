@@ -523,6 +523,7 @@ def _check_package_caches(ctx: _Context) -> _Outcome:
                 break
     if not found:
         return True, "no package manager caches or lists were left in the image", []
+    found = {label: found[label] for label, _rule in _CACHE_RULES if label in found}
     parts = [_listing(paths, label) for label, paths in found.items()]
     details = [p for paths in found.values() for p in paths]
     return (

@@ -136,7 +136,8 @@ def print_certification(st: CertificationStatus) -> None:
     table = Table("check", "subject", "result", "reason", "how to fix")
     for c in st.checks:
         result = "pass" if c.passed else ("waived" if c.id in st.waivers else "FAIL")
-        table.add_row(c.id, c.subject, result, c.reason, c.fix_url)
+        found = f" ({', '.join(c.details[:3])}{', …' if len(c.details) > 3 else ''})"
+        table.add_row(c.id, c.subject, result, c.reason + (found if c.details else ""), c.fix_url)
     out.print(table)
     for check_id, why in sorted(st.waivers.items()):
         out.print(f"waived {check_id}: {why}")

@@ -30,6 +30,7 @@ class CheckOutcome:
     fix_url: str = ""
     subject: str = ""  # "Standard/1.1" or "plugin"
     waivable: bool = True  # a clean scan cannot be waived
+    details: list[str] = field(default_factory=list)  # e.g. the offending paths (bounded)
 
 
 @dataclass

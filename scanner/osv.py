@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,8 @@ from models.advisory import Advisory, AffectedPackage, AffectedRange
 __all__ = ["FeedSourceError", "InvalidAdvisory", "parse_record", "read_records"]
 
 RANGE_TYPES = {"ECOSYSTEM", "SEMVER", "GIT"}
+# One OSV record is a few KB; a bigger file in a feed is refused before it is read.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 EVENT_KINDS = {"introduced", "fixed", "last_affected", "limit"}
 # RFC 3339 as OSV uses it; fractions may carry nanoseconds (Go writers).
 _TIMESTAMP_RE = re.compile(
@@ -55,6 +58,8 @@ def parse_record(data: object, source: str | None = None) -> Advisory:
     if not isinstance(raw_id, str) or not raw_id.strip():
         raise InvalidAdvisory(fallback, "missing id")
     advisory_id = raw_id.strip()
+    if "\x00" in advisory_id:
+        raise InvalidAdvisory(fallback, "id contains a NUL character")
 
     def fail(reason: str) -> InvalidAdvisory:
         return InvalidAdvisory(advisory_id, reason)
@@ -104,33 +109,56 @@ def parse_record(data: object, source: str | None = None) -> Advisory:
 def read_records(path: Path) -> Iterator[Advisory | InvalidAdvisory]:
     """Every record under ``path``: a .json file, a folder of them, or a .zip export.
 
-    Raises ``FeedSourceError`` when ``path`` itself cannot be read.
+    Raises ``FeedSourceError`` when ``path`` itself, or a file in it, cannot be
+    read (a damaged export is refused as a whole rather than half imported).
     """
     path = Path(path)
     if not path.exists():
         raise FeedSourceError(f"advisory source not found: {path}")
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*.json") if p.is_file()):
-            yield from _records_from_bytes(file.read_bytes(), str(file.relative_to(path)))
+            name = str(file.relative_to(path))
+            yield from _records_from_file(file, name)
     elif path.suffix.lower() == ".zip":
         try:
             archive = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise FeedSourceError(f"{path} is not a readable zip archive: {exc}") from exc
         with archive:
-            for name in sorted(archive.namelist()):
-                if name.lower().endswith(".json") and not name.endswith("/"):
-                    yield from _records_from_bytes(archive.read(name), name)
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                name = info.filename
+                if not name.lower().endswith(".json") or info.is_dir():
+                    continue
+                if info.file_size > MAX_FILE_BYTES:
+                    yield InvalidAdvisory(name, f"file is larger than {MAX_FILE_BYTES} bytes")
+                    continue
+                try:
+                    blob = archive.read(info)
+                except (zipfile.BadZipFile, zlib.error, OSError, RuntimeError) as exc:
+                    # RuntimeError: an encrypted member; NotImplementedError is a subclass.
+                    raise FeedSourceError(f"{path}: {name} cannot be read: {exc}") from exc
+                yield from _records_from_bytes(blob, name)
     elif path.suffix.lower() == ".json":
-        yield from _records_from_bytes(path.read_bytes(), path.name)
+        yield from _records_from_file(path, path.name)
     else:
         raise FeedSourceError(f"{path}: expected a .json file, a folder or a .zip export")
 
 
+def _records_from_file(file: Path, name: str) -> Iterator[Advisory | InvalidAdvisory]:
+    try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            yield InvalidAdvisory(name, f"file is larger than {MAX_FILE_BYTES} bytes")
+            return
+        blob = file.read_bytes()
+    except OSError as exc:
+        raise FeedSourceError(f"{file} cannot be read: {exc.strerror or exc}") from exc
+    yield from _records_from_bytes(blob, name)
+
+
 def _records_from_bytes(blob: bytes, source: str) -> Iterator[Advisory | InvalidAdvisory]:
     try:
-        decoded = json.loads(blob)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        decoded = json.loads(blob, parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         yield InvalidAdvisory(source, f"not valid JSON ({exc})")
         return
     items = decoded if isinstance(decoded, list) else [decoded]
@@ -140,6 +168,11 @@ def _records_from_bytes(blob: bytes, source: str) -> Iterator[Advisory | Invalid
             yield parse_record(item, where)
         except InvalidAdvisory as invalid:
             yield invalid
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (and the store's JSON columns) do not.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _timestamp(value: object, name: str, fail: Any) -> datetime:
@@ -202,6 +235,9 @@ def _affected(item: object, n: int, fail: Any) -> AffectedPackage:
         raise fail(f"{where}.package has no ecosystem")
     if not isinstance(name, str) or not name:
         raise fail(f"{where}.package has no name")
+    if "\x00" in ecosystem or "\x00" in name:
+        # PostgreSQL text cannot hold NUL: one such record would fail a whole import.
+        raise fail(f"{where}.package contains a NUL character")
     _severity(item.get("severity"), f"{where}.severity", fail)
     ranges_raw = item.get("ranges", [])
     if not isinstance(ranges_raw, list):

@@ -164,3 +164,91 @@ async def test_container_certification_to_badge(
         assert "badge_granted" in audit
     finally:
         await store.close()
+
+
+async def _plugin_certification(
+    dev_env: WorkflowEnvironment, tmp_path: Path, mail_sink: MailSink, endpoint: str, allow: bool
+) -> Any:
+    folder = copy_examples(tmp_path)
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    store = await Store.open(db_url)
+    await seed(store, load_profile(folder))
+    changes = {"scanner_allowed_networks": ["127.0.0.0/8"]} if allow else {}
+    settings = settings_for(db_url, mail_sink, f"plug-{uuid.uuid4().hex[:8]}", **changes)
+    image = load_manifest(folder, "1.1").tiers[0].source.repository + ":1.1"
+    cert_id = f"certification-plugin-{uuid.uuid4().hex[:8]}"
+    try:
+        async with running_worker(dev_env.client, store, settings):
+            handle = await dev_env.client.start_workflow(
+                CertificationWorkflow.run,
+                CertificationInput(
+                    certification_id=cert_id,
+                    product="acme-volume",
+                    product_name="Acme Volume",
+                    publisher_id="acme",
+                    publisher_name="Acme",
+                    publisher_email="store@acme.example.com",
+                    publisher_members=[ALICE.name],
+                    submission_id="acme-volume-1",
+                    revision=1,
+                    kind=CertificationKind.PLUGIN,
+                    images=[ImageToReview("Standard", "1.1", image, "", ["1.1"])],
+                    open_findings=[],
+                    requested_by=ALICE.name,
+                    plugin_endpoint=endpoint,
+                ),
+                id=cert_id,
+                task_queue=settings.task_queue,
+            )
+
+            async def reviewed() -> Any:
+                st = await handle.query(CertificationWorkflow.status)
+                return st if st.state == CertificationState.AWAITING_SIGN_OFF else None
+
+            status = await eventually(reviewed)
+            image_failures = {c.id for c in status.checks if not c.passed and c.subject != "plugin"}
+            waivers = {i: "pilot" for i in image_failures}
+            try:
+                await handle.execute_update(CertificationWorkflow.sign_off, SignOff(MIA, waivers))
+                signed = True
+            except WorkflowUpdateFailedError as err:
+                signed = str(err.cause)
+            return status, signed
+    finally:
+        await store.close()
+
+
+async def test_plugin_certification_runs_the_api_suite(
+    dev_env: WorkflowEnvironment, mail_sink: MailSink, tmp_path: Path
+) -> None:
+    from tests.plugins.broken_volume import KNOWN_FAILURES, BrokenVolumePlugin
+    from tests.plugins.reference_volume import ReferenceVolumePlugin
+    from tests.plugins.server import PluginServer
+
+    with PluginServer(ReferenceVolumePlugin(tmp_path / "ref")) as good:
+        status, signed = await _plugin_certification(
+            dev_env, tmp_path / "a", mail_sink, good.url, allow=True
+        )
+    plugin = [c for c in status.checks if c.subject == "plugin"]
+    assert plugin and all(c.passed for c in plugin)
+    assert signed is True
+
+    with PluginServer(BrokenVolumePlugin(tmp_path / "bad")) as bad:
+        status, signed = await _plugin_certification(
+            dev_env, tmp_path / "b", mail_sink, bad.url, allow=True
+        )
+    failing = {
+        c.id.removeprefix("plugin-")
+        for c in status.checks
+        if c.subject == "plugin" and not c.passed
+    }
+    assert failing == set(KNOWN_FAILURES)
+    assert isinstance(signed, str) and "cannot sign off" in signed  # API failures cannot be waived
+
+    # A loopback endpoint is refused unless the operator allows that network.
+    with PluginServer(ReferenceVolumePlugin(tmp_path / "ref2")) as good:
+        status, _ = await _plugin_certification(
+            dev_env, tmp_path / "c", mail_sink, good.url, allow=False
+        )
+    refused = next(c for c in status.checks if c.id == "plugin-endpoint")
+    assert not refused.passed and "private or local address" in refused.reason

@@ -218,3 +218,39 @@ def test_unreadable_sources_raise_feed_source_error(tmp_path: Path) -> None:
     (tmp_path / "bad.zip").write_text("not a zip")
     with pytest.raises(FeedSourceError, match="is not a readable zip archive"):
         list(read_records(tmp_path / "bad.zip"))
+
+
+def test_records_the_store_could_not_keep_are_invalid(tmp_path: Path) -> None:
+    nul_name = broken(lambda r: r["affected"][0]["package"].update(name="open\x00ssl"))
+    (tmp_path / "nul.json").write_text(json.dumps([nul_name, CVE_RECORD]))
+    (tmp_path / "nan.json").write_text(json.dumps(DEBIAN_RECORD)[:-1] + ', "x": NaN}')
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    found = list(read_records(tmp_path))
+    invalid = {x.advisory_id: x.reason for x in found if isinstance(x, InvalidAdvisory)}
+    assert invalid == {
+        "DEBIAN-CVE-2026-28388": "affected[0].package contains a NUL character",
+        "nan.json": "not valid JSON (NaN is not a JSON value)",
+        "deep.json": invalid["deep.json"],
+    }
+    assert invalid["deep.json"].startswith("not valid JSON")
+    assert [a.id for a in found if isinstance(a, Advisory)] == ["CVE-2026-28388"]
+
+
+def test_an_oversized_or_damaged_zip_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scanner.osv
+
+    path = tmp_path / "all.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("big.json", json.dumps(DEBIAN_RECORD))
+    monkeypatch.setattr(scanner.osv, "MAX_FILE_BYTES", 100)
+    (only,) = read_records(path)
+    assert isinstance(only, InvalidAdvisory) and only.advisory_id == "big.json"
+    assert only.reason == "file is larger than 100 bytes"
+    monkeypatch.undo()
+    data = bytearray(path.read_bytes())
+    data[60] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(FeedSourceError, match=r"all\.zip: big\.json cannot be read"):
+        list(read_records(path))
