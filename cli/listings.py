@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -13,7 +13,6 @@ from temporalio.service import RPCError
 from cli.session import Session, fail, out, parse_expiry, run
 from models.identity import Actor, Role
 from models.listing import ListingAction, ListingExceptionGrant, ListingStatus
-from models.records import AuditEvent
 from workflows.listing import ListingWorkflow, listing_workflow_id
 
 listing_app = typer.Typer(help="The catalog: listings, holds, revocations.", no_args_is_help=True)
@@ -114,18 +113,7 @@ async def _update(
         why = str(getattr(err.cause, "message", err.cause))
     except RPCError as err:
         why = f"listing {product} has no running workflow ({err.message}); it may be revoked"
-    await session.store.append_audit(
-        AuditEvent(
-            key=f"refused/{product}/{datetime.now(UTC).isoformat()}/{action}",
-            actor=actor.name,
-            action=action,
-            subject_type="listing",
-            subject_id=product,
-            at=datetime.now(UTC),
-            reason=why,
-            outcome="refused",
-        )
-    )
+    await session.audit_refusal(actor, action, product, why, subject_type="listing")
     fail(f"refused: {why}")
 
 

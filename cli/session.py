@@ -96,14 +96,16 @@ class Session:
             fail(f"{actor.name} is a {actor.role.value}; this needs a {allowed}")
         return actor
 
-    async def audit_refusal(self, actor: Actor, action: str, subject: str, why: str) -> None:
+    async def audit_refusal(
+        self, actor: Actor, action: str, subject: str, why: str, subject_type: str = "submission"
+    ) -> None:
         """A refused action is audited as refused, not applied."""
         await self.store.append_audit(
             AuditEvent(
                 key=f"refused/{uuid.uuid4()}",
                 actor=actor.name,
                 action=action,
-                subject_type="submission",
+                subject_type=subject_type,
                 subject_id=subject,
                 at=datetime.now(UTC),
                 reason=why,
