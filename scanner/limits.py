@@ -7,6 +7,7 @@ the scanner core never reads the environment itself.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,13 @@ class ScanOptions:
     platform: str = "linux/amd64"  # "os/arch[/variant]" chosen in image indexes
     # A ready-made Authorization header (Harbor adapters receive one per scan request).
     authorization: str | None = field(default=None, repr=False)
+    # PEM file of extra CAs trusted for registries (a private CA); certifi's roots stay.
+    ca_file: str | None = None
+    # (host, port) -> IP addresses; the system resolver when None. Each connection
+    # resolves once and connects to an address it checked (scanner.network).
+    resolver: Callable[[str, int], Sequence[str]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings, platform: str | None = None) -> ScanOptions:

@@ -10,10 +10,11 @@
 - Every manifest, index, config and layer is checked against its sha256 digest;
   manifests and configs are read up to ``max_manifest_bytes``; layers are streamed
   and never read past the size their descriptor declares.
-- Every address the scanner connects to (the registry, each redirect, the token
-  realm) is resolved first and refused when it is loopback, link-local or private,
-  unless ``allowed_networks`` lists it. Redirects are followed by hand for that
-  reason, and credentials are never sent to another host.
+- Every connection the scanner opens (to the registry, a redirect target, the token
+  realm) resolves the host once, refuses it when an address is loopback,
+  link-local or private unless ``allowed_networks`` lists it, and connects to that
+  checked address (``scanner.network``: no second lookup to rebind). Redirects are
+  followed by hand so credentials are never sent to another host.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import socket
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -44,7 +44,8 @@ from scanner.image import (
     pick_platform,
     platform_name,
 )
-from scanner.limits import ScanOptions, address_allowed
+from scanner.limits import ScanOptions
+from scanner.network import checked_transport
 
 __all__ = ["RegistryClient", "RegistryRef", "open_registry_image", "parse_docker_ref"]
 
@@ -120,9 +121,9 @@ class RegistryClient:
             ),
             follow_redirects=False,
             trust_env=False,  # no proxy or netrc from the worker's environment
+            transport=checked_transport(options),
         )
         self._authorization: str | None = options.authorization
-        self._checked_hosts: set[str] = set()
 
     def close(self) -> None:
         self._client.close()
@@ -135,26 +136,12 @@ class RegistryClient:
 
     # --- requests ------------------------------------------------------------
 
-    def _check_address(self, url: str) -> None:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.scheme not in ("http", "https"):
-            raise ImageError(f"registry sent the scanner to a {parts.scheme or 'relative'} URL")
-        key = f"{host}:{parts.port}"
-        if key in self._checked_hosts:
-            return
-        try:
-            infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise ImageError(f"cannot resolve registry host {host!r}: {exc}") from None
-        for info in infos:
-            address = str(info[4][0])
-            if not address_allowed(address, self.options.allowed_networks):
-                raise ImageError(
-                    f"refusing to connect to {host} ({address}): loopback, link-local and "
-                    "private addresses are not allowed (scanner_allowed_networks)"
-                )
-        self._checked_hosts.add(key)
+    @staticmethod
+    def _check_scheme(url: str) -> None:
+        # Addresses are checked on connect (scanner.network); only the scheme is here.
+        scheme = urlsplit(url).scheme
+        if scheme not in ("http", "https"):
+            raise ImageError(f"registry sent the scanner to a {scheme or 'relative'} URL")
 
     def _send(self, url: str, accept: str | None = None) -> httpx.Response:
         """GET ``url`` (streamed), answering auth challenges and following redirects."""
@@ -162,7 +149,7 @@ class RegistryClient:
         retried_auth = False
         for _hop in range(MAX_REDIRECTS + 1):
             self._check_deadline()
-            self._check_address(url)
+            self._check_scheme(url)
             headers = {"Accept": accept} if accept else {}
             # Credentials go to the registry only, never to a redirect target.
             if self._authorization and urlsplit(url).netloc == registry_host:
@@ -211,7 +198,7 @@ class RegistryClient:
         if scheme.lower() != "bearer" or "realm" not in params:
             raise ImageError(f"registry {self.target.host} asks for an unsupported authentication")
         realm = params["realm"]
-        self._check_address(realm)
+        self._check_scheme(realm)
         query = {"scope": params.get("scope") or f"repository:{self.target.repository}:pull"}
         if params.get("service"):
             query["service"] = params["service"]
