@@ -73,6 +73,7 @@ def activities_for(client: Client, store: Store, settings: Settings) -> list[Any
         certification.review_image,
         certification.run_plugin_suite,
         certification.grant_badge,
+        certification.start_re_review,
         *report_and_retention_activities(store, settings, notices),
     ]
 

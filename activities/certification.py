@@ -3,33 +3,53 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import Any
 from urllib.parse import urlsplit
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from certification.best_practices import ReviewPolicy, review_image
 from certification.plugin_suite import CASES, PluginEndpointError, run_plugin_suite
 from logs import get_logger
-from models.activity_io import GRANT_BADGE, REVIEW_IMAGE, RUN_PLUGIN_SUITE
+from models.activity_io import GRANT_BADGE, REVIEW_IMAGE, RUN_PLUGIN_SUITE, START_RE_REVIEW
 from models.certification import (
     BadgeGrant,
+    CertificationInput,
     CheckOutcome,
+    ImageToReview,
     PluginSuiteRequest,
+    ReReviewRequest,
     ReviewRequest,
     ReviewResult,
 )
+from models.records import PublishedTag
 from persistence.certification_reviews import CertificationReviews
+from persistence.published_inventory import PublishedInventory
 from persistence.store import Store
 from scanner.image import ImageError
 from scanner.limits import address_allowed
 from settings import Settings
 
 
+def images_to_review(
+    manifest: dict[str, Any], published: list[PublishedTag]
+) -> list[ImageToReview]:
+    """Every published tag's image, with all the tags of its tier (for the unique-tag check)."""
+    tier_tags = {t["name"]: list(t["source"]["tags"]) for t in manifest.get("tiers", [])}
+    return [
+        ImageToReview(t.tier, t.tag, t.image_ref, t.digest, tier_tags.get(t.tier, [t.tag]))
+        for t in published
+    ]
+
+
 class CertificationActivities:
     def __init__(self, store: Store, client: Client, settings: Settings) -> None:
+        self._store = store
         self._reviews = CertificationReviews(store)
         self._client = client
         self._settings = settings
@@ -152,6 +172,48 @@ class CertificationActivities:
                     "allow its network with STOREMOD_SCANNER_ALLOWED_NETWORKS"
                 )
         return None
+
+    @activity.defn(name=START_RE_REVIEW)
+    async def start_re_review(self, req: ReReviewRequest) -> str:
+        """Start the review of a new revision of a certified product (idempotent by id)."""
+        from workflows.certification import CertificationWorkflow, certification_id_for
+
+        listing = await self._store.get_listing(req.product)
+        profile = await self._store.get_publisher(listing.publisher_id) if listing else None
+        if listing is None or profile is None:
+            raise ApplicationError(f"no listing {req.product}", non_retryable=True)
+        kind = req.badge.kind
+        cert_id = certification_id_for(req.product, kind.value, req.submission_id, req.revision)
+        inp = CertificationInput(
+            certification_id=cert_id,
+            product=req.product,
+            product_name=str(listing.manifest.get("name", req.product)),
+            publisher_id=listing.publisher_id,
+            publisher_name=profile.legal_name,
+            publisher_email=profile.email,
+            publisher_members=await self._store.publisher_members(listing.publisher_id),
+            submission_id=req.submission_id,
+            revision=req.revision,
+            kind=kind,
+            images=images_to_review(
+                listing.manifest, await PublishedInventory(self._store).tags(req.product)
+            ),
+            open_findings=req.open_findings,
+            requested_by="storemod",
+            plugin_endpoint=req.badge.plugin_endpoint,
+            carry_over=req.badge,
+        )
+        # A retry of this activity finds the review already under way.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await self._client.start_workflow(
+                CertificationWorkflow.run,
+                inp,
+                id=cert_id,
+                task_queue=self._settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        get_logger(product=req.product).info("re-review started", certification=cert_id)
+        return cert_id
 
     @activity.defn(name=GRANT_BADGE)
     async def grant_badge(self, grant: BadgeGrant) -> None:

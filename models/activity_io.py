@@ -27,6 +27,7 @@ MATCH_AFFECTED_LISTINGS = "match_affected_listings"
 REVIEW_IMAGE = "review_image"
 RUN_PLUGIN_SUITE = "run_plugin_suite"
 GRANT_BADGE = "grant_badge"
+START_RE_REVIEW = "start_re_review"
 
 
 @dataclass

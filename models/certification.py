@@ -61,6 +61,28 @@ class PluginSuiteRequest:
 
 
 @dataclass
+class Badge:
+    kind: CertificationKind
+    submission_id: str
+    revision: int
+    certified_by: str
+    at: datetime
+    waivers: dict[str, str] = field(default_factory=dict)  # carried to a re-review
+    plugin_endpoint: str | None = None
+
+
+@dataclass
+class ReReviewRequest:
+    """A new revision of a certified product: review it again before the badge carries over."""
+
+    product: str
+    submission_id: str
+    revision: int
+    badge: Badge
+    open_findings: list[str] = field(default_factory=list)
+
+
+@dataclass
 class CertificationInput:
     certification_id: str
     product: str
@@ -76,6 +98,9 @@ class CertificationInput:
     open_findings: list[str]  # critical/major CVEs without a valid exception
     requested_by: str
     plugin_endpoint: str | None = None
+    # A re-review of a new revision: certified without a moderator when nothing fails
+    # beyond the checks the previous sign-off waived.
+    carry_over: Badge | None = None
 
 
 @dataclass
@@ -83,15 +108,6 @@ class SignOff:
     actor: Actor
     waivers: dict[str, str] = field(default_factory=dict)  # check id -> why it is acceptable
     comment: str = ""
-
-
-@dataclass
-class Badge:
-    kind: CertificationKind
-    submission_id: str
-    revision: int
-    certified_by: str
-    at: datetime
 
 
 @dataclass

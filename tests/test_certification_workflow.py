@@ -151,17 +151,25 @@ async def test_container_certification_to_badge(
                 ),
             )
 
-            async def suspended() -> Any:
+            # The re-review starts by itself; the same image fails nothing beyond what
+            # was waived, so the badge carries over to the new revision.
+            async def carried() -> Any:
                 status = await listing.query(ListingWorkflow.status)
-                return status if status.suspended_badges else None
+                fresh = [b for b in status.badges if b.submission_id == f"{product}-2"]
+                return status if fresh else None
 
-            later = await eventually(suspended)
-            assert (
-                later.badges == [] and later.suspended_badges[0].kind == CertificationKind.CONTAINER
+            later = await eventually(carried, timeout=60)
+            assert later.suspended_badges == []
+            assert later.badges[0].certified_by == MIA.name
+            re_review = client.get_workflow_handle(
+                certification_id_for(product, "container", f"{product}-2", 1)
+            )
+            assert (await re_review.query(CertificationWorkflow.status)).state == (
+                CertificationState.CERTIFIED
             )
         audit = [e.action for e in await store.list_audit(subject_id=product)]
         assert "certification_reviewed" in audit and "certified" in audit
-        assert "badge_granted" in audit
+        assert "badge_granted" in audit and "certification_carried_over" in audit
     finally:
         await store.close()
 

@@ -109,6 +109,15 @@ class CertificationWorkflow:
             self._checks.extend(suite.checks)
         self._state = CertificationState.AWAITING_SIGN_OFF
         self._audit("storemod", "certification_reviewed")
+        previous = inp.carry_over
+        if previous is not None and not self._failing(previous.waivers):
+            # Nothing fails beyond what the previous sign-off accepted: the badge carries over.
+            self._waivers.update(previous.waivers)
+            self._signed_off_by = previous.certified_by
+            self._state = CertificationState.CERTIFIED
+            self._audit(
+                "storemod", "certification_carried_over", f"signed off by {previous.certified_by}"
+            )
         await workflow.wait_condition(
             lambda: self._state in (CertificationState.CERTIFIED, CertificationState.WITHDRAWN)
         )
@@ -119,6 +128,8 @@ class CertificationWorkflow:
                 revision=inp.revision,
                 certified_by=self._signed_off_by or "",
                 at=workflow.now(),
+                waivers=dict(self._waivers),
+                plugin_endpoint=inp.plugin_endpoint,
             )
             self._effects.call(
                 lambda: workflow.execute_activity(

@@ -25,12 +25,13 @@ with workflow.unsafe.imports_passed_through():
         NOTIFY_SUBSCRIBERS,
         RECORD_AUDIT,
         RECORD_LISTING_STATE,
+        START_RE_REVIEW,
         AuditRequest,
         ListingStateChange,
         NoticeRequest,
         SubscriberNotice,
     )
-    from models.certification import Badge
+    from models.certification import Badge, ReReviewRequest
     from models.identity import Actor, Role
     from models.listing import (
         FindingsReport,
@@ -259,6 +260,18 @@ class ListingWorkflow:
                 f"revision {report.revision} of {report.submission_id}",
             )
             self._reconcile(SYSTEM_ACTOR, source=f"revision {report.revision}")
+            if self._suspended and workflow.patched("re-review-badges"):
+                for badge in sorted(self._suspended.values(), key=lambda b: b.kind.value):
+                    self._effects.activity(
+                        START_RE_REVIEW,
+                        ReReviewRequest(
+                            product=self._input.product,
+                            submission_id=report.submission_id,
+                            revision=report.revision,
+                            badge=badge,
+                            open_findings=sorted(self._clocks),
+                        ),
+                    )
             return
         if report.tag not in self._findings:
             return  # a tag this listing no longer publishes
