@@ -216,9 +216,9 @@ async def _plugin_certification(
             status = await eventually(reviewed)
             image_failures = {c.id for c in status.checks if not c.passed and c.subject != "plugin"}
             waivers = {i: "pilot" for i in image_failures}
+            signed: bool | str = True
             try:
                 await handle.execute_update(CertificationWorkflow.sign_off, SignOff(MIA, waivers))
-                signed = True
             except WorkflowUpdateFailedError as err:
                 signed = str(err.cause)
             return status, signed
