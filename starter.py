@@ -561,7 +561,9 @@ def withdraw(
 
 @advisories_app.command("import")
 def advisories_import(
-    paths: list[Path] = typer.Argument(..., help="OSV JSON files, folders or zip exports."),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="PATH...", help="OSV JSON files, folders or zip exports."
+    ),
 ) -> None:
     """Import OSV advisories in one transaction; a record replaces the stored one only
     when its `modified` is newer. Bad records are named on stderr and skipped: the exit

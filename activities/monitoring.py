@@ -6,6 +6,7 @@ signalled to the product's ListingWorkflow, which opens and closes SLA clocks.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from dataclasses import fields
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from logs import get_logger
@@ -36,6 +38,8 @@ from persistence.published_inventory import PublishedInventory
 from persistence.store import Store
 from scanner.image import ImageError
 from scanner.interface import BuiltinScanner
+from scanner.limits import ScanOptions
+from scanner.network import checked_transport
 from scanner.osv import InvalidAdvisory, read_records
 from settings import Settings
 
@@ -74,19 +78,31 @@ class MonitoringActivities:
         """Fetch OSV records from a folder or URL and import them; return what changed."""
         if req.source.startswith(("http://", "https://")):
             with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / "feed"
                 kind = "zip" if req.source.endswith(".zip") else "json"
-                path = path.with_suffix(f".{kind}")
-                async with (
-                    httpx.AsyncClient(timeout=60, follow_redirects=True) as http,
-                    http.stream("GET", req.source) as response,
-                ):
-                    response.raise_for_status()
-                    with path.open("wb") as out:
-                        async for chunk in response.aiter_bytes():
-                            out.write(chunk)
+                path = Path(tmp) / f"feed.{kind}"
+                try:
+                    await asyncio.to_thread(self._download, req.source, path)
+                except ImageError as err:  # the address checks refused the feed's host
+                    raise ApplicationError(
+                        f"advisory feed {req.source}: {err}", non_retryable=True
+                    ) from err
                 return await self._import(path)
         return await self._import(Path(req.source))
+
+    def _download(self, url: str, path: Path) -> None:
+        """Stream the feed to ``path`` through the scanner's address-checked transport, so a
+        feed URL (or a redirect) cannot point the worker at its own network."""
+        options = ScanOptions.from_settings(self._settings)
+        with (
+            httpx.Client(
+                transport=checked_transport(options), timeout=60, follow_redirects=True
+            ) as http,
+            http.stream("GET", url) as response,
+        ):
+            response.raise_for_status()
+            with path.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
 
     async def _import(self, path: Path) -> FeedResult:
         result = FeedResult()

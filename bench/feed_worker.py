@@ -13,8 +13,11 @@ then runs until SIGTERM or SIGINT.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
+
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig
 
 import worker
 from connection import connect
@@ -27,6 +30,18 @@ async def serve() -> None:
     """Run the worker until a stop signal arrives."""
     settings = Settings()
     configure("json")  # stderr, which the benchmark points at its log file
+    # The SDK core's own warnings (e.g. cache or deadlock trouble) into the same log.
+    Runtime.set_default(
+        Runtime(
+            telemetry=TelemetryConfig(
+                logging=LoggingConfig(
+                    filter=LoggingConfig.default.filter,
+                    forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+                )
+            )
+        ),
+        error_if_already_set=False,
+    )
     client = await connect(settings)
     # The benchmark migrated the database already; a mismatch is an error, not a migration.
     store = await Store.open(settings.db_url, migrate=False)

@@ -200,7 +200,13 @@ async def test_schedules_exist_once_after_two_worker_starts(
     )
     await ensure_schedules(client, settings)
     await ensure_schedules(client, settings)
-    ids = [s.id async for s in await client.list_schedules()]
+
+    async def listed() -> list[str] | None:
+        # Schedule listing is eventually consistent: wait until every schedule shows.
+        ids = [s.id async for s in await client.list_schedules()]
+        return ids if all(e.schedule_id in ids for e in SCHEDULES) else None
+
+    ids = await eventually(listed)
     for entry in SCHEDULES:
         assert ids.count(entry.schedule_id) == 1, ids
     feed = await client.get_schedule_handle(ADVISORY_FEED.schedule_id).describe()
@@ -210,5 +216,47 @@ async def test_schedules_exist_once_after_two_worker_starts(
 
     # No feed configured any more: its schedule is removed, the others stay.
     await ensure_schedules(client, settings.model_copy(update={"advisory_feed_source": None}))
-    ids = [s.id async for s in await client.list_schedules()]
-    assert ADVISORY_FEED.schedule_id not in ids and RESCAN_PUBLISHED.schedule_id in ids
+
+    async def feed_gone() -> list[str] | None:
+        ids = [s.id async for s in await client.list_schedules()]
+        return ids if ADVISORY_FEED.schedule_id not in ids else None
+
+    ids = await eventually(feed_gone)
+    assert RESCAN_PUBLISHED.schedule_id in ids
+
+
+async def test_feed_url_is_fetched_through_the_address_checks(
+    dev_env: WorkflowEnvironment, mail_sink: MailSink, tmp_path: Path
+) -> None:
+    import functools
+    import http.server
+    import threading
+
+    import pytest
+    from temporalio.exceptions import ApplicationError
+
+    from activities.monitoring import MonitoringActivities
+
+    (tmp_path / "feed.json").write_text(json.dumps(feed_record("2026-12-04T10:00:00Z")))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/feed.json"
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    store = await Store.open(db_url)
+    try:
+        refused = MonitoringActivities(
+            store, dev_env.client, settings_for(db_url, mail_sink, "url")
+        )
+        with pytest.raises(ApplicationError, match="advisory feed"):
+            await refused.import_advisory_feed(FeedRequest(url))
+        assert await store.count_advisories() == 0
+
+        allowed = settings_for(db_url, mail_sink, "url", scanner_allowed_networks=["127.0.0.0/8"])
+        result = await MonitoringActivities(store, dev_env.client, allowed).import_advisory_feed(
+            FeedRequest(url)
+        )
+        assert result.changed == [f"DEBIAN-{NEW_CVE}"]
+    finally:
+        server.shutdown()
+        await store.close()

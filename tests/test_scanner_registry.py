@@ -6,6 +6,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -194,6 +195,15 @@ def test_bearer_token_auth(tmp_path: Path, source: str) -> None:
 # --- hostile registries ------------------------------------------------------------------
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A test server that does not print the disconnects the scanner makes on purpose
+    (it hangs up on a wrong digest, a timeout, an oversized body)."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class Hostile:
     """A registry that serves a real OCI layout, except where ``behave`` says otherwise.
 
@@ -239,7 +249,7 @@ class Hostile:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.ref = f"docker://{self.host}/acme/db:1.0"
