@@ -243,6 +243,11 @@ class PublishedPackageRow(SQLModel, table=True):
     against ``advisory_packages`` to find affected listings without rescanning."""
 
     __tablename__ = "published_packages"
+    # Records indexed under a bare ecosystem ("Debian", "PyPI") join on (name, base):
+    # without this index the join walks every inventory row of the ecosystem.
+    __table_args__ = (
+        sa.Index("ix_published_packages_name_ecosystem_base", "name", "ecosystem_base"),
+    )
 
     # Primary key order makes (ecosystem, name) the lookup prefix.
     ecosystem: str = Field(primary_key=True)  # e.g. "Debian:12"
