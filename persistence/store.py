@@ -862,20 +862,9 @@ class Store:
         until: datetime | None = None,
     ) -> list[AuditEvent]:
         """Audit events matching every filter, in time order (``since <= at < until``)."""
-        query = select(AuditRow)
-        if subject_id is not None:
-            query = query.where(col(AuditRow.subject_id) == subject_id)
-        if actor is not None:
-            query = query.where(col(AuditRow.actor) == actor)
-        if action is not None:
-            query = query.where(col(AuditRow.action) == action)
-        if since is not None:
-            query = query.where(col(AuditRow.at) >= _aware(since, "since"))
-        if until is not None:
-            query = query.where(col(AuditRow.at) < _aware(until, "until"))
-        query = query.order_by(col(AuditRow.at), col(AuditRow.id))
-        async with self._session() as s:
-            return [_audit(row) for row in (await s.exec(query)).all()]
+        return await self.query_audit(
+            subject_id=subject_id, actor=actor, action=action, since=since, until=until
+        )
 
     # --- notices outbox ---------------------------------------------------------------
 
