@@ -6,6 +6,7 @@ same ``Store`` code; the differences live here.
 """
 
 import json
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -106,6 +107,24 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
+def _set_wal(cursor: Any) -> None:
+    """Switch to WAL, waiting for other processes doing the same on a new file.
+
+    Changing the journal mode needs an exclusive lock, and SQLite reports "database
+    is locked" at once, without its busy handler, when two processes race to do it
+    on a fresh database: so wait here, up to the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as err:  # the async adapter re-raises sqlite3's OperationalError
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     busy_ms = int(SQLITE_BUSY_TIMEOUT_SECONDS * 1000)
 
@@ -119,7 +138,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
             # WAL: readers never block the writer, so the CLI and a worker coexist.
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cursor)
             cursor.execute("PRAGMA synchronous = NORMAL")
         finally:
             cursor.close()
