@@ -65,10 +65,10 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, Tele
 from temporalio.testing import WorkflowEnvironment
 
 from bench.submissions import (
-    DEFAULT_PG_ADMIN_URL,
     BenchError,
     _positive_float,
     _positive_int,
+    add_database_options,
     bounded,
     database_url,
     output_to,
@@ -928,13 +928,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--packages", type=_positive_int, default=100, help="packages per image (100)"
     )
-    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("STOREMOD_TEST_PG_URL", DEFAULT_PG_ADMIN_URL),
-        help="PostgreSQL server for --db postgres; a fresh database is created and dropped "
-        f"(default: $STOREMOD_TEST_PG_URL, else {DEFAULT_PG_ADMIN_URL})",
-    )
+    add_database_options(parser)
     parser.add_argument(
         "--concurrency",
         type=_positive_int,

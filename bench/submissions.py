@@ -454,6 +454,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def add_database_options(parser: argparse.ArgumentParser) -> None:
+    """--db and --pg-url, shared by every benchmark that runs on either database."""
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("STOREMOD_TEST_PG_URL", DEFAULT_PG_ADMIN_URL),
+        help="PostgreSQL server for --db postgres; a fresh database is created and dropped "
+        f"(default: $STOREMOD_TEST_PG_URL, else {DEFAULT_PG_ADMIN_URL})",
+    )
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.submissions",
@@ -463,13 +474,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=_positive_int, default=10, help="runs in flight per phase (10)"
     )
-    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get("STOREMOD_TEST_PG_URL", DEFAULT_PG_ADMIN_URL),
-        help="PostgreSQL server for --db postgres; a fresh database is created and dropped "
-        f"(default: $STOREMOD_TEST_PG_URL, else {DEFAULT_PG_ADMIN_URL})",
-    )
+    add_database_options(parser)
     parser.add_argument(
         "--log-file",
         type=Path,
